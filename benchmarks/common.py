@@ -1,0 +1,51 @@
+"""Timing and reporting helpers shared by the benchmark scripts."""
+
+import json
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def machine():
+    """A short description of the machine the numbers come from."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(),
+            "python": platform.python_version()}
+
+
+def median_seconds(fn, repeats=15, warmup=3):
+    """Median wall time of `fn()` over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def write_results(name, payload, columns, rows, title):
+    """Writes results/NAME.json and results/NAME.md (a markdown table)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = dict(payload, machine=machine())
+    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    lines = [f"# {title}", "",
+             f"Machine: {payload['machine']['cpu']}, "
+             f"{payload['machine']['cores']} cores", "",
+             "| " + " | ".join(columns) + " |",
+             "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

@@ -1,0 +1,9 @@
+"""Training loop pieces: checkpoints, export, the `train.py` runner."""
+
+from keras_cnnpractice.training.checkpoints import EpochCheckpoint
+from keras_cnnpractice.training.checkpoints import latest_checkpoint
+from keras_cnnpractice.training.checkpoints import restore_latest
+from keras_cnnpractice.training.export import export_saved_model
+
+__all__ = ["EpochCheckpoint", "export_saved_model", "latest_checkpoint",
+           "restore_latest"]

@@ -1,0 +1,130 @@
+"""What `train.py` runs: config -> strategy -> data -> model -> fit -> export."""
+
+import dataclasses
+import json
+import os
+import pathlib
+from typing import Optional
+
+from absl import logging
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved as `flags.json`."""
+
+    strategy: str = "mirrored"
+    num_devices: Optional[int] = None
+    dataset: str = "mnist5k"
+    model: str = "mnist_cnn"
+    augment: str = "digits"
+    epochs: int = 15
+    steps_per_epoch: Optional[int] = None
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    model_dir: str = "runs/mnist_cnn"
+    export_dir: Optional[str] = None
+    seed: int = 0
+
+    def resolved_export_dir(self):
+        return self.export_dir or os.path.join(self.model_dir, "export")
+
+
+def _write_json_atomic(path, payload):
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _save_flags(config):
+    path = pathlib.Path(config.model_dir) / "flags.json"
+    current = dataclasses.asdict(config)
+    if path.exists():
+        previous = json.loads(path.read_text())
+        changed = sorted(k for k in current if previous.get(k) != current[k])
+        if changed:
+            logging.warning("Flags differ from the run saved in %s: %s",
+                            config.model_dir, ", ".join(changed))
+    _write_json_atomic(path, current)
+
+
+def train(config):
+    """Trains, evaluates and exports as `config` says.
+
+    Returns:
+        A dict with `test_accuracy`, `initial_epoch`, `replicas`,
+        `export_dir` and `export_max_abs_diff`.
+    """
+    # The strategy first: on a CPU it splits the device, which must happen
+    # before anything else initializes the TensorFlow runtime.
+    from keras_cnnpractice.strategies import get_strategy
+    strategy = get_strategy(config.strategy, config.num_devices)
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_cnnpractice import data, models, training
+
+    logging.info("Strategy %s with %d replicas in sync",
+                 type(strategy).__name__, strategy.num_replicas_in_sync)
+    print(f"Strategy: {type(strategy).__name__}, "
+          f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
+    keras.utils.set_random_seed(config.seed)
+    model_dir = pathlib.Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _save_flags(config)
+
+    (x_train, y_train), (x_test, y_test), num_classes = data.load_dataset(
+        config.dataset)
+    augment = data.augmentation_policy(config.augment, seed=config.seed)
+    train_ds = data.make_dataset(x_train, y_train, config.batch_size,
+                                 training=True, augment=augment,
+                                 seed=config.seed)
+    test_ds = data.make_dataset(x_test, y_test, config.batch_size,
+                                training=False)
+
+    steps_per_epoch = (config.steps_per_epoch
+                       or -(-len(x_train) // config.batch_size))
+    # Cosine decay to zero over the whole run settles the final epochs; the
+    # optimizer's step counter is checkpointed, so a resumed run continues
+    # the same schedule.
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    with strategy.scope():
+        model = models.create_model(config.model, x_train.shape[1:],
+                                    num_classes)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        checkpoint_dir = model_dir / "checkpoints"
+        initial_epoch = training.restore_latest(model, checkpoint_dir)
+    if initial_epoch:
+        print(f"Resuming from the checkpoint of epoch {initial_epoch} "
+              f"in {checkpoint_dir}", flush=True)
+
+    model.fit(
+        train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+        steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
+        callbacks=[training.EpochCheckpoint(checkpoint_dir),
+                   keras.callbacks.TensorBoard(str(model_dir / "logs"))],
+        verbose=2 if os.environ.get("KCP_LOG_PER_EPOCH") else "auto")
+
+    _, accuracy = model.evaluate(test_ds, verbose=0)
+    print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
+          flush=True)
+
+    export_dir = training.export_saved_model(model,
+                                             config.resolved_export_dir())
+    images = x_test.astype(np.float32)
+    reloaded = tf.saved_model.load(str(export_dir))
+    served = reloaded.serve(tf.constant(images)).numpy()
+    max_diff = float(np.max(np.abs(served - model.predict(images, verbose=0))))
+    print(f"Exported SavedModel to {export_dir} (max abs difference from the "
+          f"trained model: {max_diff:.2e})", flush=True)
+    result = {"test_accuracy": float(accuracy), "initial_epoch": initial_epoch,
+              "replicas": strategy.num_replicas_in_sync,
+              "export_dir": str(export_dir), "export_max_abs_diff": max_diff}
+    _write_json_atomic(model_dir / "result.json", result)
+    return result

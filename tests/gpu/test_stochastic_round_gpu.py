@@ -1,0 +1,80 @@
+"""The StochasticRound CUDA kernel through its standalone harness.
+
+Runs where nvcc, CuPy and a GPU exist (the lent GPU machine, which has no
+TensorFlow); elsewhere it only checks that the harness compiles, or skips.
+The GPU result must equal the numpy Philox reference bit for bit, as the CPU
+kernel's does, so CPU and GPU agree for every seed.
+"""
+
+import ctypes
+import shutil
+
+import numpy as np
+import pytest
+
+from tests import numpy_reference as ref
+from tests.gpu import harness
+
+needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
+                                reason="nvcc not installed")
+
+
+def _gpu():
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    return cupy
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not installed")
+    lib = ctypes.CDLL(str(harness.build(tmp_path_factory.mktemp("harness"))))
+    fn = lib.kcp_stochastic_round
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                   ctypes.c_longlong, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                   ctypes.c_ulonglong, ctypes.c_ulonglong]
+    return fn
+
+
+@needs_nvcc
+def test_harness_compiles(library):
+    assert library is not None
+
+
+@pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
+@pytest.mark.parametrize("n", [1, 7, 1_000_003])
+def test_gpu_matches_numpy_reference(library, rounding, n):
+    cupy = _gpu()
+    x = np.random.default_rng(n).uniform(-3, 3, n).astype(np.float32)
+    x[:1] = np.nan if n > 1 else x[:1]
+    dx, dy = cupy.asarray(x), cupy.empty(n, cupy.float32)
+    seeds = (2**40 + 3, 17)
+    status = library(0, dx.data.ptr, dy.data.ptr, n, 12, 7,
+                     rounding == "stochastic", *seeds)
+    assert status == 0
+    u = ref.uniforms(n, *seeds)
+    want = ref.fixed_point(x, 12, 7, rounding, u).astype(np.float32)
+    np.testing.assert_array_equal(cupy.asnumpy(dy), want)
+
+
+def test_gpu_half_and_bfloat16(library):
+    cupy = _gpu()
+    x = (np.arange(-64, 64) + 0.5).astype(np.float32) / 16  # exact ties
+    dx = cupy.asarray(x.astype(np.float16))
+    dy = cupy.empty_like(dx)
+    assert library(1, dx.data.ptr, dy.data.ptr, x.size, 8, 4, 0, 0, 0) == 0
+    want = ref.fixed_point(x, 8, 4, "nearest").astype(np.float16)
+    np.testing.assert_array_equal(cupy.asnumpy(dy), want)
+    # bfloat16 has no numpy dtype: compare the float32 bits' top halves.
+    bf16 = (x.view(np.uint32) >> 16).astype(np.uint16)  # exact: few bits used
+    dx = cupy.asarray(bf16)
+    dy = cupy.empty_like(dx)
+    assert library(2, dx.data.ptr, dy.data.ptr, x.size, 8, 4, 0, 0, 0) == 0
+    got = (cupy.asnumpy(dy).astype(np.uint32) << 16).view(np.float32)
+    np.testing.assert_array_equal(got, ref.fixed_point(x, 8, 4, "nearest"))

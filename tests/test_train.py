@@ -1,0 +1,139 @@
+"""train.py end to end: flags, artifacts, export, predict, kill and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from tests.conftest import run_python
+
+SMALL = ["--strategy=mirrored", "--batch_size=32", "--seed=1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("run")
+    result = run_python(["train.py", *SMALL, "--epochs=2",
+                         "--steps_per_epoch=6", f"--model_dir={model_dir}"])
+    return model_dir, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--strategy=horovod", "--strategy=horovod: value should be one of"),
+    ("--dataset=imagenet", "--dataset=imagenet: value should be one of"),
+    ("--epochs=0", "--epochs=0"),
+    ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+])
+def test_bad_flags_give_one_line_error(flag, message):
+    result = run_python(["train.py", flag], check=False)
+    assert result.returncode == 2
+    errors = [ln for ln in result.stderr.splitlines() if "error" in ln]
+    assert len(errors) == 1 and errors[0].startswith("train.py: error:")
+    assert message in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_run_writes_everything(trained):
+    model_dir, log = trained
+    assert "MirroredStrategy, 2 replicas in sync" in log
+    assert "Test accuracy:" in log
+    flags = json.loads((model_dir / "flags.json").read_text())
+    assert flags["strategy"] == "mirrored" and flags["epochs"] == 2
+    assert flags["batch_size"] == 32 and flags["dataset"] == "mnist5k"
+    assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()) == [
+        "epoch-1.weights.h5", "epoch-2.weights.h5"]
+    assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
+    assert (model_dir / "export" / "saved_model.pb").is_file()
+    result = json.loads((model_dir / "result.json").read_text())
+    assert result["replicas"] == 2 and result["export_max_abs_diff"] <= 1e-5
+    assert not list(model_dir.glob("export.tmp-*"))
+
+
+def _trained_model(model_dir):
+    from keras_cnnpractice.models import create_model
+    model = create_model("mnist_cnn", (28, 28, 1), 10)
+    model.load_weights(model_dir / "checkpoints" / "epoch-2.weights.h5")
+    return model
+
+
+def test_saved_model_in_fresh_process_matches_trained_model(trained, tmp_path):
+    from keras_cnnpractice.data import load_mnist5k
+    model_dir, _ = trained
+    _, (x_test, _) = load_mnist5k()
+    images = x_test[::5].astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    code = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "assert 'keras_cnnpractice' not in sys.modules\n"
+        f"m = tf.saved_model.load({str(model_dir / 'export')!r})\n"
+        f"x = np.load({str(tmp_path / 'images.npy')!r})\n"
+        f"np.save({str(tmp_path / 'served.npy')!r}, m.serve(tf.constant(x)).numpy())\n")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    served = np.load(tmp_path / "served.npy")
+    expected = _trained_model(model_dir).predict(images, verbose=0)
+    assert served.shape == (200, 10)
+    assert np.max(np.abs(served - expected)) <= 1e-5
+
+
+def test_predict_cli(trained, tmp_path):
+    import tensorflow as tf
+    from keras_cnnpractice.data import load_mnist5k
+    model_dir, _ = trained
+    _, (x_test, _) = load_mnist5k()
+    paths = []
+    for i, image in enumerate(x_test[::250]):
+        path = tmp_path / f"digit{i}.png"
+        path.write_bytes(tf.io.encode_png(image).numpy())
+        paths.append(str(path))
+    big = tmp_path / "big.jpg"  # RGB and 56x56: converted and resized
+    big.write_bytes(tf.io.encode_jpeg(tf.image.resize(
+        tf.repeat(x_test[:1], 3, axis=-1), (56, 56))[0].numpy().astype(np.uint8)).numpy())
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    result = run_python(["-m", "keras_cnnpractice.predict",
+                         f"--saved_model={model_dir / 'export'}", *paths,
+                         str(big), str(corrupt)], check=False)
+    assert result.returncode == 1
+    assert f"skipping {corrupt}: cannot decode image" in result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(paths) + 1
+    expected = _trained_model(model_dir).predict(
+        x_test[::250].astype(np.float32), verbose=0)
+    for line, probs in zip(lines, expected):
+        head, listing = line.split(" | ")
+        printed = np.array([float(item.split(":")[1]) for item in listing.split()])
+        np.testing.assert_allclose(printed, probs, atol=2e-6)
+        assert head.split(": class ")[1].startswith(str(probs.argmax()))
+
+
+def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
+    args = [sys.executable, "train.py", *SMALL, "--epochs=3",
+            "--steps_per_epoch=40", f"--model_dir={tmp_path}"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "Epoch 2/3" in line:  # epoch 1 is checkpointed, 2 has begun
+                proc.send_signal(signal.SIGKILL)
+                break
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    assert any("Epoch 2/3" in line for line in seen), "".join(seen)[-3000:]
+    assert proc.returncode == -signal.SIGKILL
+    assert not (tmp_path / "result.json").exists()
+
+    resumed = run_python(args[1:])
+    log = resumed.stdout
+    assert "Resuming from the checkpoint of epoch 1" in log
+    assert "Epoch 1/3" not in log and "Epoch 2/3" in log and "Epoch 3/3" in log
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["initial_epoch"] == 1

@@ -1,0 +1,82 @@
+"""Trains a CNN: flags -> config -> strategy -> data -> model -> fit -> export.
+
+    python train.py --strategy=mirrored
+    python train.py --strategy=off --epochs=3 --model_dir=/tmp/run
+
+Flags are defined here and nowhere else; the run's flags are saved as
+`flags.json` in --model_dir, and a restart with the same --model_dir resumes
+from the last completed epoch.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep INFO noise out of the log
+
+from absl import app
+from absl import flags
+
+from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
+from keras_cnnpractice.data.sources import DATASET_NAMES
+from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
+from keras_cnnpractice.training.runner import TrainConfig
+
+MODEL_NAMES = ("mnist_cnn",)
+_DEFAULTS = TrainConfig()
+
+flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
+                  "tf.distribute strategy (case-insensitive).",
+                  case_sensitive=False)
+flags.DEFINE_integer("num_devices", None,
+                     "Replicas for --strategy=mirrored (on a CPU-only "
+                     "machine the CPU is split into this many; default 2).",
+                     lower_bound=1)
+flags.DEFINE_enum("dataset", _DEFAULTS.dataset, DATASET_NAMES,
+                  "Training data.")
+flags.DEFINE_enum("model", _DEFAULTS.model, MODEL_NAMES, "Model to train.")
+flags.DEFINE_enum("augment", _DEFAULTS.augment, AUGMENTATION_POLICIES,
+                  "Training augmentation policy.")
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train.",
+                     lower_bound=1)
+flags.DEFINE_integer("steps_per_epoch", None,
+                     "Batches per epoch (default: the whole training set).",
+                     lower_bound=1)
+flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
+                     lower_bound=1)
+flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
+                   "Initial Adam learning rate (cosine decay to 0 over the run).", lower_bound=0.0)
+flags.DEFINE_string("model_dir", _DEFAULTS.model_dir,
+                    "Checkpoints, TensorBoard logs and flags.json go here.")
+flags.DEFINE_string("export_dir", None,
+                    "SavedModel destination (default: MODEL_DIR/export).")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+
+FLAGS = flags.FLAGS
+
+
+def parse_flags(argv):
+    """absl parsing, with a bad flag reported on one line (exit status 2)."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"train.py: error: unexpected arguments: {' '.join(argv[1:])}",
+              file=sys.stderr)
+        sys.exit(2)
+    config = TrainConfig(**{f.name: FLAGS[f.name].value
+                            for f in TrainConfig.__dataclass_fields__.values()})
+    from keras_cnnpractice.training.runner import train
+    try:
+        train(config)
+    except ValueError as err:  # configuration the flags could not catch
+        print(f"train.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
