@@ -38,6 +38,16 @@ def test_stochastic_matches_numpy_philox_reference_exactly(seed):
     np.testing.assert_array_equal(got, want.astype(np.float32))
 
 
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
+def test_stochastic_half_types_match_numpy_reference(dtype):
+    # <8, 4> codes fit both significands, so the cast back is exact.
+    x = np.random.default_rng(4).uniform(-9, 9, size=1001)
+    x = tf.cast(x, dtype).numpy().astype(np.float64)
+    got = stochastic_round(tf.constant(x, dtype), 8, 4, seed=(1, 2))
+    want = ref.fixed_point(x, 8, 4, "stochastic", ref.uniforms(x.size, 1, 2))
+    np.testing.assert_array_equal(got.numpy().astype(np.float64), want)
+
+
 def test_stochastic_is_unbiased():
     x = np.array([0.1, -0.3, 0.49, 1.0 / 3.0, -1.75, 0.0078125 * 0.5],
                  np.float32)

@@ -51,19 +51,21 @@ inline FixedPointParams WithSeed(FixedPointParams p, uint64_t seed0,
 
 // Rounds one value. `u` is uniform in [0, 1) and only read when stochastic:
 // v rounds up with probability equal to its fractional part, so E[q] = v.
-// NaN stays NaN; +-inf and out-of-range values saturate.
+// +-inf and out-of-range values saturate. NaN needs no test: it passes
+// through floor/rint and both ordered comparisons unchanged. Branch-free
+// (compare-selects, not fminf/fmaxf calls) so loops over it vectorize.
 KCP_HOST_DEVICE float QuantizeFixedPoint(float x, float u,
                                          const FixedPointParams& p) {
-  if (x != x) return x;
   const float v = x * p.scale;  // exact: scaling by a power of two
   float q;
   if (p.stochastic) {
     const float f = floorf(v);
-    q = (u < v - f) ? f + 1.0f : f;
+    q = f + ((u < v - f) ? 1.0f : 0.0f);
   } else {
     q = rintf(v);  // the default rounding mode: half to even
   }
-  q = fminf(fmaxf(q, p.min_code), p.max_code);
+  q = q < p.min_code ? p.min_code : q;
+  q = q > p.max_code ? p.max_code : q;
   return q * p.inv_scale;
 }
 
