@@ -18,10 +18,10 @@ from absl import flags
 
 from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
 from keras_cnnpractice.data.sources import DATASET_NAMES
+from keras_cnnpractice.models import list_models
 from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
 from keras_cnnpractice.training.runner import TrainConfig
 
-MODEL_NAMES = ("mnist_cnn",)
 _DEFAULTS = TrainConfig()
 
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
@@ -33,7 +33,7 @@ flags.DEFINE_integer("num_devices", None,
                      lower_bound=1)
 flags.DEFINE_enum("dataset", _DEFAULTS.dataset, DATASET_NAMES,
                   "Training data.")
-flags.DEFINE_enum("model", _DEFAULTS.model, MODEL_NAMES, "Model to train.")
+flags.DEFINE_enum("model", _DEFAULTS.model, list_models(), "Model to train.")
 flags.DEFINE_enum("augment", _DEFAULTS.augment, AUGMENTATION_POLICIES,
                   "Training augmentation policy.")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train.",

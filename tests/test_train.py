@@ -32,8 +32,9 @@ def trained(tmp_path_factory):
 def test_bad_flags_give_one_line_error(flag, message):
     result = run_python(["train.py", flag], check=False)
     assert result.returncode == 2
-    errors = [ln for ln in result.stderr.splitlines() if "error" in ln]
-    assert len(errors) == 1 and errors[0].startswith("train.py: error:")
+    lines = result.stderr.strip().splitlines()
+    errors = [ln for ln in lines if ln.startswith("train.py:")]
+    assert errors == [lines[-1]] and errors[0].startswith("train.py: error:")
     assert message in errors[0]
     assert "Traceback" not in result.stderr
 
@@ -100,6 +101,12 @@ def test_predict_cli(trained, tmp_path):
                          str(big), str(corrupt)], check=False)
     assert result.returncode == 1
     assert f"skipping {corrupt}: cannot decode image" in result.stderr
+    missing = run_python(["-m", "keras_cnnpractice.predict",
+                          f"--saved_model={tmp_path / 'nowhere'}", paths[0]],
+                         check=False)
+    assert missing.returncode == 2
+    assert "predict: error: cannot load SavedModel" in missing.stderr
+    assert "Traceback" not in missing.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == len(paths) + 1
     expected = _trained_model(model_dir).predict(
