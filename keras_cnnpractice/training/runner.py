@@ -67,8 +67,6 @@ def train(config):
 
     from keras_cnnpractice import data, models, training
 
-    logging.info("Strategy %s with %d replicas in sync",
-                 type(strategy).__name__, strategy.num_replicas_in_sync)
     print(f"Strategy: {type(strategy).__name__}, "
           f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
     keras.utils.set_random_seed(config.seed)
@@ -108,8 +106,7 @@ def train(config):
         train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
         callbacks=[training.EpochCheckpoint(checkpoint_dir),
-                   keras.callbacks.TensorBoard(str(model_dir / "logs"))],
-        verbose=2 if os.environ.get("KCP_LOG_PER_EPOCH") else "auto")
+                   keras.callbacks.TensorBoard(str(model_dir / "logs"))])
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
