@@ -1,5 +1,12 @@
 """Keras 3 layers of keras_cnnpractice (one public layer per file)."""
 
+from keras_cnnpractice.layers.asymmetric_conv2d import AsymmetricConv2D
+from keras_cnnpractice.layers.bottleneck import Bottleneck
+from keras_cnnpractice.layers.inception_module import InceptionModule
+from keras_cnnpractice.layers.local_response_normalization import (
+    LocalResponseNormalization)
+from keras_cnnpractice.layers.position_bias import PositionBias
 from keras_cnnpractice.layers.stacked_conv2d import StackedConv2D
 
-__all__ = ["StackedConv2D"]
+__all__ = ["AsymmetricConv2D", "Bottleneck", "InceptionModule",
+           "LocalResponseNormalization", "PositionBias", "StackedConv2D"]

@@ -2,6 +2,8 @@
 
 import keras
 
+from keras_cnnpractice.layers import _conv_args as args
+
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
 class StackedConv2D(keras.layers.Layer):
@@ -41,9 +43,7 @@ class StackedConv2D(keras.layers.Layer):
                  kernel_initializer="he_normal", kernel_regularizer=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"filters must be a positive integer. Received: "
-                             f"filters={filters!r}")
+        args.check_positive_int("filters", filters)
         if not isinstance(kernel_size, int) or kernel_size < 3 or kernel_size % 2 == 0:
             raise ValueError("kernel_size must be an odd integer >= 3. "
                              f"Received: kernel_size={kernel_size!r}")
@@ -54,39 +54,23 @@ class StackedConv2D(keras.layers.Layer):
                 "for some k >= 0, so that a stack of kernels covers it "
                 f"exactly. Received: receptive_field={receptive_field!r}, "
                 f"kernel_size={kernel_size!r}")
-        if padding not in ("same", "valid"):
-            raise ValueError(f"padding must be 'same' or 'valid'. Received: "
-                             f"padding={padding!r}")
+        args.check_padding(padding)
         self.filters = filters
         self.receptive_field = receptive_field
         self.kernel_size = kernel_size
-        self.activation = keras.activations.get(activation)
         self.padding = padding
-        self.use_bias = use_bias
-        self.kernel_initializer = keras.initializers.get(kernel_initializer)
-        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        args.set_common(self, activation, use_bias, kernel_initializer,
+                        kernel_regularizer)
         self.depth = (receptive_field - 1) // (kernel_size - 1)
-        self.convs = [
-            keras.layers.Conv2D(
-                filters, kernel_size, padding=padding,
-                activation=self.activation, use_bias=use_bias,
-                kernel_initializer=self.kernel_initializer,
-                kernel_regularizer=self.kernel_regularizer,
-                dtype=self.dtype_policy, name=f"conv{i}")
-            for i in range(self.depth)
-        ]
+        self.convs = [args.conv(self, filters, kernel_size, f"conv{i}",
+                                padding=padding, activation=self.activation)
+                      for i in range(self.depth)]
 
     def build(self, input_shape):
-        shape = input_shape
-        for conv in self.convs:
-            conv.build(shape)
-            shape = conv.compute_output_shape(shape)
+        args.build_chain(self.convs, input_shape)
 
     def call(self, inputs):
-        x = inputs
-        for conv in self.convs:
-            x = conv(x)
-        return x
+        return args.call_chain(self.convs, inputs)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, _ = input_shape
@@ -96,16 +80,14 @@ class StackedConv2D(keras.layers.Layer):
             width = None if width is None else width - shrink
         return (batch, height, width, self.filters)
 
+    def analysis_graph(self):
+        """Structure for `keras_cnnpractice.analysis`: one chain."""
+        return {"branches": [self.convs], "merge": None, "post": []}
+
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "filters": self.filters,
-            "receptive_field": self.receptive_field,
-            "kernel_size": self.kernel_size,
-            "activation": keras.activations.serialize(self.activation),
-            "padding": self.padding,
-            "use_bias": self.use_bias,
-            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
-            "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
-        })
+        config.update({"filters": self.filters,
+                       "receptive_field": self.receptive_field,
+                       "kernel_size": self.kernel_size,
+                       "padding": self.padding, **args.serialize_common(self)})
         return config

@@ -1,0 +1,110 @@
+"""1x1 -> kxk -> 1x1 bottleneck, plain or as a ResNet residual block."""
+
+import keras
+
+from keras_cnnpractice.layers import _conv_args as args
+
+
+@keras.saving.register_keras_serializable(package="keras_cnnpractice")
+class Bottleneck(keras.layers.Layer):
+    """A 1x1 convolution down to `filters / reduction` channels, a kxk one at
+    that width, and a 1x1 back up to `filters`.
+
+    With C channels in and out and `reduction=2` it holds 3.25 C^2 weights
+    where one 3x3 convolution holds 9 C^2 (Lin et al., "Network In Network",
+    2014; Szegedy et al., "Going Deeper with Convolutions", 2015).
+
+    With `residual=True` it is ResNet's bottleneck block (He et al., "Deep
+    Residual Learning for Image Recognition", 2016): the last 1x1 is linear,
+    the input is added back (through a 1x1 projection, with the same stride,
+    when the channel count or the stride changes) and the activation follows
+    the sum. `strides` applies to the first 1x1, as in `keras.applications`'
+    ResNet50, whose blocks this reproduces exactly with `reduction=4,
+    batch_norm=True`.
+
+    Args:
+        filters: output channels.
+        reduction: `filters / reduction` is the inner width; must divide
+            `filters`.
+        kernel_size: side of the middle convolution.
+        residual: add the (projected) input back.
+        strides: stride of the block (first 1x1 and projection).
+        batch_norm: BatchNormalization after every convolution.
+        activation: the nonlinearity.
+        use_bias, kernel_initializer, kernel_regularizer: as in `Conv2D`.
+        **kwargs: base `Layer` arguments.
+
+    Input shape:
+        `(batch, height, width, channels)`.
+
+    Output shape:
+        `(batch, ceil(height / strides), ceil(width / strides), filters)`.
+    """
+
+    def __init__(self, filters, reduction=2, kernel_size=3, residual=False,
+                 strides=1, batch_norm=False, activation="relu", use_bias=True,
+                 kernel_initializer="he_normal", kernel_regularizer=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        args.check_positive_int("filters", filters)
+        args.check_positive_int("reduction", reduction)
+        args.check_positive_int("kernel_size", kernel_size)
+        args.check_positive_int("strides", strides)
+        if filters % reduction:
+            raise ValueError("reduction must divide filters. Received: "
+                             f"filters={filters}, reduction={reduction}")
+        self.filters = filters
+        self.reduction = reduction
+        self.kernel_size = kernel_size
+        self.residual = residual
+        self.strides = strides
+        self.batch_norm = batch_norm
+        args.set_common(self, activation, use_bias, kernel_initializer,
+                        kernel_regularizer)
+        inner = filters // reduction
+        self.main = (
+            args.conv_unit(self, inner, 1, "reduce", strides=strides)
+            + args.conv_unit(self, inner, kernel_size, "conv")
+            + args.conv_unit(self, filters, 1, "expand", activate=not residual))
+        self.shortcut = []
+        self.post = ([keras.layers.Activation(self.activation,
+                                              dtype=self.dtype_policy,
+                                              name="out_act")]
+                     if residual else [])
+
+    def build(self, input_shape):
+        out_shape = args.build_chain(self.main, input_shape)
+        if self.residual and (input_shape[-1] != self.filters
+                              or self.strides != 1):
+            self.shortcut = args.conv_unit(self, self.filters, 1, "projection",
+                                           strides=self.strides,
+                                           activate=False)
+            args.build_chain(self.shortcut, input_shape)
+        args.build_chain(self.post, out_shape)
+
+    def call(self, inputs, training=None):
+        x = args.call_chain(self.main, inputs, training)
+        if self.residual:
+            x = x + args.call_chain(self.shortcut, inputs, training)
+        return args.call_chain(self.post, x, training)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, _ = input_shape
+        size = (lambda n: None if n is None else -(-n // self.strides))
+        return (batch, size(height), size(width), self.filters)
+
+    def analysis_graph(self):
+        """Structure for `keras_cnnpractice.analysis`."""
+        if not self.residual:
+            return {"branches": [self.main], "merge": None, "post": []}
+        return {"branches": [self.main, self.shortcut], "merge": "add",
+                "post": self.post}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"filters": self.filters, "reduction": self.reduction,
+                       "kernel_size": self.kernel_size,
+                       "residual": self.residual, "strides": self.strides,
+                       "batch_norm": self.batch_norm,
+                       **args.serialize_common(self)})
+        return config
