@@ -237,7 +237,11 @@ def summarize(model, batch_size=1, optimizer_slots=2):
     Returns:
         A `Summary`: `rows`, totals, `to_markdown()`, `to_csv()`, `str()`.
     """
-    if not model.inputs:
+    try:
+        known = bool(model.inputs)
+    except AttributeError:  # a Sequential model that was never built
+        known = False
+    if not known:
         raise ValueError("summarize() needs a model with a known input "
                          "shape: build it with keras.Input(...) first.")
     walker = _Walker()

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from keras_cnnpractice.layers import StackedConv2D
+from tests.layers.serialization import assert_round_trips
 
 
 @pytest.mark.parametrize("rf, k, depth", [(7, 3, 3), (5, 3, 2), (3, 3, 1),
@@ -64,17 +65,6 @@ def test_invalid_arguments(kwargs, message):
 
 
 def test_config_round_trip_and_keras_file(tmp_path):
-    layer = StackedConv2D(6, receptive_field=5, padding="valid",
-                          activation="tanh", kernel_regularizer="l2",
-                          name="stack")
-    clone = StackedConv2D.from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-
-    inputs = keras.Input((12, 12, 2))
-    model = keras.Model(inputs, layer(inputs))
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x = np.random.default_rng(0).normal(size=(3, 12, 12, 2)).astype(np.float32)
-    np.testing.assert_allclose(loaded(x), model(x), atol=1e-6)
-    assert isinstance(loaded.get_layer("stack"), StackedConv2D)
+    assert_round_trips(StackedConv2D(6, receptive_field=5, padding="valid",
+                                     activation="tanh", kernel_regularizer="l2",
+                                     name="stack"), (12, 12, 2), tmp_path)
