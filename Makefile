@@ -31,7 +31,7 @@ test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install
-	for script in benchmarks/*.py; do $(PY) $$script || exit 1; done
+	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf build keras_cnnpractice/custom_ops/_cnnpractice_ops.so *.egg-info

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
-import common  # noqa: E402
+import _common as common  # noqa: E402
 
 flags.DEFINE_list("sizes", ["1048576", "16777216"], "Elements per tensor.")
 flags.DEFINE_integer("repeats", 15, "Timed calls per method (median kept).")
