@@ -131,3 +131,20 @@ def test_needs_a_known_input():
     model = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="known input shape"):
         summarize(model)
+
+
+def test_sequential_and_nested_models():
+    inner = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.Conv2D(4, 3, name="a"),
+                              keras.layers.MaxPooling2D(2, name="p")],
+                             name="inner")
+    inputs = keras.Input((16, 16, 3))
+    x = inner(inputs)
+    outputs = StackedConv2D(2, 5, name="stack")(x)
+    s = summarize(keras.Model(inputs, outputs))
+    assert [r.name for r in s.rows] == ["inner/a", "inner/p", "stack/conv0",
+                                        "stack/conv1"]
+    # 3 -> pool 2: 4 (jump 2) -> two 3x3 at jump 2: 8, 12
+    assert [r.receptive_field[0] for r in s.rows] == [3, 4, 8, 12]
+    assert [r.output_shape for r in s.rows][-1] == (7, 7, 2)
+    assert summarize(inner).rows[-1].output_shape == (7, 7, 4)

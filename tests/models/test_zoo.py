@@ -32,6 +32,14 @@ def test_builds_runs_analyzes_and_round_trips(name, tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), probs, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", list_models())
+def test_builds_at_native_size(name):
+    model = create_model(name)  # the network's own input and classes
+    summary = summarize(model)
+    assert sum(r.params for r in summary.rows) == model.count_params()
+    assert summary.macs > 0
+
+
 @pytest.mark.parametrize("name, application", [
     ("vgg16", "VGG16"), ("vgg19", "VGG19"), ("resnet50", "ResNet50")])
 def test_parameter_counts_equal_keras_applications(name, application):
