@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_cnnpractice.layers import Bottleneck
-from tests.layers.serialization import assert_round_trips
+from tests.layers.helpers import assert_round_trips
 
 
 def test_sandwich_has_3_25_c_squared_weights():

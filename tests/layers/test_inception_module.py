@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from keras_cnnpractice.layers import InceptionModule
-from tests.layers.serialization import assert_round_trips
+from tests.layers.helpers import assert_round_trips
 
 TABLE_3A = (64, 96, 128, 16, 32, 32)
 

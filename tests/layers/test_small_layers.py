@@ -5,7 +5,7 @@ import pytest
 
 from keras_cnnpractice.layers import LocalResponseNormalization
 from keras_cnnpractice.layers import PositionBias
-from tests.layers.serialization import assert_round_trips
+from tests.layers.helpers import assert_round_trips
 
 
 def test_lrn_matches_the_alexnet_formula():

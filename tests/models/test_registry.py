@@ -3,7 +3,6 @@
 import pytest
 
 from keras_cnnpractice.models import create_model
-from keras_cnnpractice.models import list_models
 from keras_cnnpractice.models import register_model
 
 
