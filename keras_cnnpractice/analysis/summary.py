@@ -55,6 +55,7 @@ class Summary:
     params: int
     trainable_params: int
     param_bytes: int
+    trainable_param_bytes: int
     batch_size: int = 1
     optimizer_slots: int = 2
 
@@ -78,9 +79,8 @@ class Summary:
     def training_bytes(self, batch_size=None):
         """Estimated training memory for `batch_size` images."""
         batch = batch_size or self.batch_size
-        trainable_bytes = self.param_bytes * self.trainable_params // max(self.params, 1)
         return (batch * self.forward_bytes_per_image + self.param_bytes
-                + trainable_bytes * (1 + self.optimizer_slots))
+                + self.trainable_param_bytes * (1 + self.optimizer_slots))
 
     def table(self):
         """Header and string cells, one row per layer."""
@@ -247,12 +247,14 @@ def summarize(model, batch_size=1, optimizer_slots=2):
     walker = _Walker()
     start = [((1, 1), (1, 1))] * len(model.inputs)
     walker.model(model, start, "")
-    param_bytes = sum(math.prod(w.shape) * _dtype_bytes(w.dtype)
-                      for w in model.weights)
+    nbytes = lambda weights: sum(math.prod(w.shape) * _dtype_bytes(w.dtype)
+                                 for w in weights)
     trainable = sum(math.prod(w.shape) for w in model.trainable_weights)
     return Summary(model_name=model.name, rows=walker.rows,
                    input_shape=tuple(model.inputs[0].shape[1:]),
                    input_bytes_per_element=_dtype_bytes(model.inputs[0].dtype),
                    params=model.count_params(), trainable_params=trainable,
-                   param_bytes=param_bytes, batch_size=batch_size,
+                   param_bytes=nbytes(model.weights),
+                   trainable_param_bytes=nbytes(model.trainable_weights),
+                   batch_size=batch_size,
                    optimizer_slots=optimizer_slots)
