@@ -8,8 +8,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("custom_ops", "data", "layers", "models", "strategies",
-                "training")
+_SUBPACKAGES = ("analysis", "custom_ops", "data", "layers", "models",
+                "quantizers", "strategies", "training")
 __all__ = list(_SUBPACKAGES)
 
 
