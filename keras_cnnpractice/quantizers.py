@@ -37,15 +37,20 @@ def ste_sign(x, clip_value=1.0):
                 return dy
             return dy * tf.cast(tf.abs(x) <= clip_value, dy.dtype)
         return _sign(x), grad
-    return forward(x)
+    # A tensor, not a variable: the gradient goes to whatever x was read from.
+    return forward(tf.convert_to_tensor(x))
 
 
 @tf.custom_gradient
+def _approx_sign(x):
+    def grad(dy):
+        return dy * tf.maximum(tf.zeros_like(x), 2.0 - 2.0 * tf.abs(x))
+    return _sign(x), grad
+
+
 def approx_sign(x):
     """+1 where x >= 0, else -1; gradient `dy * max(0, 2 - 2|x|)`."""
-    def grad(dy):
-        return dy * tf.maximum(0.0, 2.0 - 2.0 * tf.abs(x))
-    return _sign(x), grad
+    return _approx_sign(tf.convert_to_tensor(x))
 
 
 def fixed_point(x, word_bits=16, frac_bits=14, rounding="stochastic",

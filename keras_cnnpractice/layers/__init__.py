@@ -6,7 +6,10 @@ from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.local_response_normalization import (
     LocalResponseNormalization)
 from keras_cnnpractice.layers.position_bias import PositionBias
+from keras_cnnpractice.layers.quant_conv2d import QuantConv2D
+from keras_cnnpractice.layers.quant_dense import QuantDense
 from keras_cnnpractice.layers.stacked_conv2d import StackedConv2D
 
 __all__ = ["AsymmetricConv2D", "Bottleneck", "InceptionModule",
-           "LocalResponseNormalization", "PositionBias", "StackedConv2D"]
+           "LocalResponseNormalization", "PositionBias", "QuantConv2D",
+           "QuantDense", "StackedConv2D"]

@@ -11,6 +11,7 @@ def assert_round_trips(layer, input_shape, tmp_path):
     assert clone.get_config() == layer.get_config()
     inputs = keras.Input(input_shape)
     model = keras.Model(inputs, layer(inputs))
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
