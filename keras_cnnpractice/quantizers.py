@@ -6,6 +6,8 @@ and callables, so layers can take `kernel_quantizer="ste_sign"`.
 
 * `ste_sign`: sign (+1 for 0), gradient passed where |x| <= clip_value
   (Courbariaux, Hubara et al., "Binarized Neural Networks", 2016).
+* `scaled_ste_sign`: `ste_sign` times the mean |x| per output channel
+  (XNOR-Net's kernel scaling).
 * `approx_sign`: sign, with the gradient of a piecewise quadratic
   approximation, 2 - 2|x| inside [-1, 1] (Liu et al., "Bi-Real Net", 2018).
 * `fixed_point`: signed fixed point <word_bits, frac_bits> through the
@@ -39,6 +41,17 @@ def ste_sign(x, clip_value=1.0):
         return _sign(x), grad
     # A tensor, not a variable: the gradient goes to whatever x was read from.
     return forward(tf.convert_to_tensor(x))
+
+
+def scaled_ste_sign(x, clip_value=1.0):
+    """XNOR-Net's binary kernel: `ste_sign(x) * alpha`, where `alpha` is the
+    mean |x| over every axis but the last (one scale per output channel;
+    Rastegari et al., "XNOR-Net", 2016). `alpha` is treated as a constant
+    in the backward pass; the sign's gradient is straight-through."""
+    x = tf.convert_to_tensor(x)
+    alpha = tf.reduce_mean(tf.abs(x), axis=list(range(x.shape.rank - 1)),
+                           keepdims=True)
+    return ste_sign(x, clip_value) * tf.stop_gradient(alpha)
 
 
 @tf.custom_gradient
@@ -111,6 +124,14 @@ class SteSign(Quantizer):
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
+class ScaledSteSign(SteSign):
+    """`scaled_ste_sign` as an object."""
+
+    def __call__(self, x):
+        return scaled_ste_sign(x, self.clip_value)
+
+
+@keras.saving.register_keras_serializable(package="keras_cnnpractice")
 class ApproxSign(Quantizer):
     """`approx_sign` as an object."""
 
@@ -153,7 +174,8 @@ class DynamicFixedPoint(Quantizer):
         return {"word_bits": self.word_bits, "rounding": self.rounding}
 
 
-_BY_NAME = {"ste_sign": SteSign, "approx_sign": ApproxSign,
+_BY_NAME = {"ste_sign": SteSign, "scaled_ste_sign": ScaledSteSign,
+            "approx_sign": ApproxSign,
             "fixed_point": FixedPoint, "dynamic_fixed_point": DynamicFixedPoint}
 
 
@@ -166,7 +188,7 @@ def get(identifier):
     """Resolves a quantizer.
 
     Args:
-        identifier: None; a name (`"ste_sign"`, `"approx_sign"`,
+        identifier: None; a name (`"ste_sign"`, `"scaled_ste_sign"`, `"approx_sign"`,
             `"fixed_point"`, `"dynamic_fixed_point"`, with default
             arguments); a dict from `serialize()`; a `Quantizer`; or any
             callable on tensors.

@@ -1,6 +1,8 @@
 """Keras 3 layers of keras_cnnpractice (one public layer per file)."""
 
 from keras_cnnpractice.layers.asymmetric_conv2d import AsymmetricConv2D
+from keras_cnnpractice.layers.binary_conv2d import BinaryConv2D
+from keras_cnnpractice.layers.binary_dense import BinaryDense
 from keras_cnnpractice.layers.bottleneck import Bottleneck
 from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.local_response_normalization import (
@@ -10,6 +12,6 @@ from keras_cnnpractice.layers.quant_conv2d import QuantConv2D
 from keras_cnnpractice.layers.quant_dense import QuantDense
 from keras_cnnpractice.layers.stacked_conv2d import StackedConv2D
 
-__all__ = ["AsymmetricConv2D", "Bottleneck", "InceptionModule",
-           "LocalResponseNormalization", "PositionBias", "QuantConv2D",
-           "QuantDense", "StackedConv2D"]
+__all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
+           "InceptionModule", "LocalResponseNormalization", "PositionBias",
+           "QuantConv2D", "QuantDense", "StackedConv2D"]

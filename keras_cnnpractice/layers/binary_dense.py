@@ -1,0 +1,31 @@
+"""BinaryNet's binary fully connected layer."""
+
+import keras
+
+from keras_cnnpractice.layers._binary import binary_presets
+from keras_cnnpractice.layers.quant_dense import QuantDense
+
+
+@keras.saving.register_keras_serializable(package="keras_cnnpractice")
+class BinaryDense(QuantDense):
+    """`QuantDense` preset for binary networks; see `BinaryConv2D`.
+
+    Args:
+        units: as in `Dense`.
+        scale_kernel: XNOR-Net per-output scaling of the binary kernel.
+        binary_input: binarize the input too.
+        **kwargs: other `QuantDense` / `Dense` arguments (they win over the
+            presets).
+    """
+
+    def __init__(self, units, scale_kernel=False, binary_input=True, **kwargs):
+        super().__init__(units, **binary_presets(
+            kwargs, scale_kernel, binary_input))
+        self.scale_kernel = scale_kernel
+        self.binary_input = binary_input
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"scale_kernel": self.scale_kernel,
+                       "binary_input": self.binary_input})
+        return config
