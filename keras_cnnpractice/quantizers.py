@@ -93,7 +93,14 @@ def dynamic_fixed_point(x, word_bits=16, rounding="nearest", seed=None):
 
 
 class Quantizer:
-    """Base of the serializable quantizer classes (callable on tensors)."""
+    """Base of the serializable quantizer classes (callable on tensors).
+
+    `bits` is the width of the values it produces, read by
+    `keras_cnnpractice.analysis.summarize` for the memory of quantized
+    weights.
+    """
+
+    bits = None
 
     def __call__(self, x):
         raise NotImplementedError
@@ -109,6 +116,8 @@ class Quantizer:
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
 class SteSign(Quantizer):
     """`ste_sign` as an object; `clip_value=None` for no gradient clipping."""
+
+    bits = 1
 
     def __init__(self, clip_value=1.0):
         if clip_value is not None and clip_value <= 0:
@@ -135,6 +144,8 @@ class ScaledSteSign(SteSign):
 class ApproxSign(Quantizer):
     """`approx_sign` as an object."""
 
+    bits = 1
+
     def __call__(self, x):
         return approx_sign(x)
 
@@ -148,6 +159,7 @@ class FixedPoint(Quantizer):
             raise ValueError("rounding must be 'stochastic' or 'nearest'. "
                              f"Received: rounding={rounding!r}")
         self.word_bits, self.frac_bits, self.rounding = word_bits, frac_bits, rounding
+        self.bits = word_bits
 
     def __call__(self, x):
         return fixed_point(x, self.word_bits, self.frac_bits, self.rounding)
@@ -166,6 +178,7 @@ class DynamicFixedPoint(Quantizer):
             raise ValueError("rounding must be 'stochastic' or 'nearest'. "
                              f"Received: rounding={rounding!r}")
         self.word_bits, self.rounding = word_bits, rounding
+        self.bits = word_bits
 
     def __call__(self, x):
         return dynamic_fixed_point(x, self.word_bits, self.rounding)

@@ -25,10 +25,18 @@ class LayerRow:
     activation_bytes: int
     receptive_field: tuple
     jump: tuple
+    input_bits: object = None   # the input quantizer's width, if any
+    weight_bits: object = None  # the kernel's stored width, if weights
+    weight_bytes: float = 0     # the weights' memory at their widths
 
 
 COLUMNS = ("layer", "type", "output", "params", "MACs", "activations",
-           "memory (bytes)", "receptive field", "jump")
+           "memory (bytes)", "receptive field", "jump", "input bits",
+           "weight bits", "weight memory (bytes)")
+
+
+def _fmt_bits(bits):
+    return "-" if bits is None else str(bits)
 
 
 def _fmt_pair(pair):
@@ -64,6 +72,12 @@ class Summary:
         return math.prod(self.input_shape)
 
     @property
+    def weight_bytes(self):
+        """The weights' memory at their quantized widths (the kernel of a
+        layer with a `kernel_quantizer` at its `bits`, the rest as stored)."""
+        return sum(r.weight_bytes for r in self.rows)
+
+    @property
     def macs(self):
         return sum(r.macs for r in self.rows)
 
@@ -87,7 +101,9 @@ class Summary:
         cells = [[r.name, r.kind, _fmt_pair(r.output_shape), f"{r.params:,}",
                   f"{r.macs:,}", f"{r.activations:,}",
                   f"{r.activation_bytes:,}", _fmt_pair(r.receptive_field),
-                  _fmt_pair(r.jump)] for r in self.rows]
+                  _fmt_pair(r.jump), _fmt_bits(r.input_bits),
+                  _fmt_bits(r.weight_bits), f"{r.weight_bytes:,.0f}"]
+                 for r in self.rows]
         return list(COLUMNS), cells
 
     def totals(self):
@@ -100,6 +116,7 @@ class Summary:
             "batch_size": self.batch_size,
             "optimizer_slots": self.optimizer_slots,
             "training_bytes": self.training_bytes(),
+            "weight_bytes_quantized": self.weight_bytes,
         }
 
     def _totals_lines(self):
@@ -109,7 +126,8 @@ class Summary:
             f"input {_fmt_pair(self.input_shape)}: "
             f"{self.input_elements:,} values",
             f"parameters: {t['params']:,} ({t['trainable_params']:,} trainable), "
-            f"{self.param_bytes / mib:.1f} MiB",
+            f"{self.param_bytes / mib:.1f} MiB as stored, "
+            f"{self.weight_bytes / mib:.2f} MiB at their quantized widths",
             f"multiply-adds per image: {t['macs_per_image']:,}",
             f"forward activations per image: {t['activations_per_image']:,} "
             f"values, {t['forward_bytes_per_image'] / mib:.1f} MiB",
@@ -132,7 +150,9 @@ class Summary:
         for r in self.rows:
             writer.writerow([r.name, r.kind, _fmt_pair(r.output_shape), r.params,
                              r.macs, r.activations, r.activation_bytes,
-                             _fmt_pair(r.receptive_field), _fmt_pair(r.jump)])
+                             _fmt_pair(r.receptive_field), _fmt_pair(r.jump),
+                             _fmt_bits(r.input_bits), _fmt_bits(r.weight_bits),
+                             round(r.weight_bytes)])
         return out.getvalue()
 
     def __str__(self):
@@ -153,6 +173,24 @@ def _dtype_bytes(dtype):
     return _DTYPE_BYTES.get(keras.backend.standardize_dtype(dtype), 4)
 
 
+def _bit_widths(layer, params):
+    """(input bits, kernel bits, weight bytes) of a leaf layer: quantizer
+    widths where the layer has quantizers (QuantConv2D, ...), else the
+    variables' dtype."""
+    if layer is None:
+        return None, None, 0
+    stored_bits = 8 * _dtype_bytes(getattr(layer, "variable_dtype", "float32"))
+    input_q = getattr(layer, "input_quantizer", None)
+    kernel_q = getattr(layer, "kernel_quantizer", None)
+    kernel = getattr(layer, "kernel", None) if params else None
+    kernel_bits = getattr(kernel_q, "bits", None) or stored_bits
+    kernel_size = math.prod(kernel.shape) if kernel is not None else 0
+    weight_bytes = (kernel_size * kernel_bits
+                    + (params - kernel_size) * stored_bits) / 8
+    return (getattr(input_q, "bits", None), kernel_bits if params else None,
+            weight_bytes)
+
+
 class _Walker:
     def __init__(self):
         self.rows = []
@@ -163,8 +201,10 @@ class _Walker:
             n for n in out if n is not None)
         compute = getattr(layer, "compute_dtype", "float32")
         macs = multiply_adds(layer, in_shapes[0], out_shape) if layer else 0
+        input_bits, weight_bits, weight_bytes = _bit_widths(layer, params)
         self.rows.append(LayerRow(name, kind, out, params, macs, elements,
-                                  elements * _dtype_bytes(compute), *state))
+                                  elements * _dtype_bytes(compute), *state,
+                                  input_bits, weight_bits, weight_bytes))
 
     def layer(self, layer, in_shapes, states, prefix):
         """Analyzes one layer call; returns its output's (rf, jump)."""

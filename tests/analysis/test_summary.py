@@ -143,3 +143,26 @@ def test_sequential_and_nested_models():
     assert [r.receptive_field[0] for r in s.rows] == [3, 4, 8, 12]
     assert [r.output_shape for r in s.rows][-1] == (7, 7, 2)
     assert summarize(inner).rows[-1].output_shape == (7, 7, 4)
+
+
+def test_bit_aware_weight_memory():
+    from keras_cnnpractice.layers import BinaryConv2D, BinaryDense, QuantDense
+    model = keras.Sequential([
+        keras.Input((10, 10, 3)), BinaryConv2D(32, 3, binary_input=False),
+        keras.layers.BatchNormalization(), BinaryConv2D(64, 3),
+        keras.layers.GlobalAveragePooling2D(), BinaryDense(16),
+        QuantDense(10, kernel_quantizer="fixed_point")])
+    s = summarize(model)
+    rows = {r.kind: r for r in s.rows}
+    conv1, conv2 = [r for r in s.rows if r.kind == "BinaryConv2D"]
+    assert (conv1.input_bits, conv1.weight_bits) == (None, 1)
+    assert (conv2.input_bits, conv2.weight_bits) == (1, 1)
+    assert conv2.weight_bytes == 3 * 3 * 32 * 64 / 8           # 32x below float32
+    assert rows["BatchNormalization"].weight_bytes == 4 * 32 * 4
+    assert rows["QuantDense"].weight_bits == 16
+    assert rows["QuantDense"].weight_bytes == (16 * 10 * 16 + 10 * 32) / 8
+    binary_kernels = 3 * 3 * 3 * 32 + 3 * 3 * 32 * 64 + 64 * 16
+    assert s.weight_bytes == (binary_kernels / 8 + 4 * 32 * 4
+                              + (16 * 10 * 16 + 10 * 32) / 8)
+    assert s.param_bytes == 4 * model.count_params()
+    assert s.to_csv().splitlines()[0].endswith("input bits,weight bits,weight memory (bytes)")
