@@ -36,6 +36,10 @@ flags.DEFINE_enum("dataset", _DEFAULTS.dataset, DATASET_NAMES,
 flags.DEFINE_enum("model", _DEFAULTS.model, list_models(), "Model to train.")
 flags.DEFINE_enum("augment", _DEFAULTS.augment, AUGMENTATION_POLICIES,
                   "Training augmentation policy.")
+flags.DEFINE_enum("precision", _DEFAULTS.precision,
+                  ["float64", "float32", "mixed_float16", "mixed_bfloat16"],
+                  "Keras dtype policy: compute dtype (and float32 variables "
+                  "for mixed_*); mixed_float16 gets dynamic loss scaling.")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train.",
                      lower_bound=1)
 flags.DEFINE_integer("steps_per_epoch", None,

@@ -1,7 +1,7 @@
 """AlexNet's local response normalization across channels."""
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
@@ -12,6 +12,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     with Deep Convolutional Neural Networks", 2012, section 3.3), whose
     defaults are its n = 5 (depth_radius 2), k = 2, alpha = 1e-4,
     beta = 0.75; alpha multiplies the plain sum, as in the paper. No weights.
+    Computed with plain ops, so it runs under any dtype policy.
 
     Input shape:
         `(batch, height, width, channels)`; output has the same shape.
@@ -29,9 +30,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.beta = beta
 
     def call(self, inputs):
-        return tf.nn.local_response_normalization(
-            inputs, depth_radius=self.depth_radius, bias=self.bias,
-            alpha=self.alpha, beta=self.beta)
+        # The channel window as a sum of 2r + 1 shifted slices of the
+        # squares: plain ops, so every dtype policy works (TensorFlow's LRN
+        # kernel has no bfloat16 or float64 CPU implementation).
+        r, channels = self.depth_radius, inputs.shape[-1]
+        squares = ops.pad(ops.square(inputs),
+                          [[0, 0]] * (len(inputs.shape) - 1) + [[r, r]])
+        window = squares[..., :channels]
+        for shift in range(1, 2 * r + 1):
+            window = window + squares[..., shift:shift + channels]
+        return inputs / ops.power(self.bias + self.alpha * window, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape

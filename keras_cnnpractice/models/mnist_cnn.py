@@ -23,6 +23,9 @@ def mnist_cnn(input_shape=(28, 28, 1), num_classes=10, dropout=0.4):
     x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Dense(128, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
+    # Under a mixed policy the softmax runs in float32, as Keras advises.
+    mixed = keras.config.dtype_policy().name.startswith("mixed")
     outputs = keras.layers.Dense(num_classes, activation="softmax",
+                                 dtype="float32" if mixed else None,
                                  name="probabilities")(x)
     return keras.Model(inputs, outputs, name="mnist_cnn")

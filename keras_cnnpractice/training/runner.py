@@ -18,6 +18,7 @@ class TrainConfig:
     dataset: str = "mnist5k"
     model: str = "mnist_cnn"
     augment: str = "digits"
+    precision: str = "float32"
     epochs: int = 15
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
@@ -54,7 +55,9 @@ def train(config):
 
     Returns:
         A dict with `test_accuracy`, `initial_epoch`, `replicas`,
-        `export_dir` and `export_max_abs_diff`.
+        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
+        after the first, validation included, over its steps), `export_dir`
+        and `export_max_abs_diff`.
     """
     # The strategy first: on a CPU it splits the device, which must happen
     # before anything else initializes the TensorFlow runtime.
@@ -70,6 +73,11 @@ def train(config):
     print(f"Strategy: {type(strategy).__name__}, "
           f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
     keras.utils.set_random_seed(config.seed)
+    # Every layer built from here on computes in the policy's dtype and
+    # keeps its variables in float32 (mixed_*) or the dtype itself;
+    # compile() adds dynamic loss scaling for mixed_float16.
+    keras.config.set_dtype_policy(config.precision)
+    print(f"Precision: {config.precision}", flush=True)
     model_dir = pathlib.Path(config.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     _save_flags(config)
@@ -102,11 +110,13 @@ def train(config):
         print(f"Resuming from the checkpoint of epoch {initial_epoch} "
               f"in {checkpoint_dir}", flush=True)
 
+    timer = training.EpochTimer()
     model.fit(
         train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
-        callbacks=[training.EpochCheckpoint(checkpoint_dir),
+        callbacks=[training.EpochCheckpoint(checkpoint_dir), timer,
                    keras.callbacks.TensorBoard(str(model_dir / "logs"))])
+    epoch_seconds = timer.steady_epoch_seconds()
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
@@ -122,6 +132,10 @@ def train(config):
           f"trained model: {max_diff:.2e})", flush=True)
     result = {"test_accuracy": float(accuracy), "initial_epoch": initial_epoch,
               "replicas": strategy.num_replicas_in_sync,
+              "precision": config.precision,
+              "epoch_seconds": timer.epoch_seconds,
+              "seconds_per_step": (epoch_seconds / steps_per_epoch
+                                   if epoch_seconds else None),
               "export_dir": str(export_dir), "export_max_abs_diff": max_diff}
     _write_json_atomic(model_dir / "result.json", result)
     return result

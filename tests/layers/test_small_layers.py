@@ -33,3 +33,12 @@ def test_invalid_and_round_trips(tmp_path):
     assert_round_trips(LocalResponseNormalization(3, 1.0, 1e-3, 0.5, name="lrn"),
                        (4, 4, 6), tmp_path)
     assert_round_trips(PositionBias(name="pb"), (7,), tmp_path)
+
+
+def test_lrn_on_many_large_channels():
+    # No cancellation: a small channel next to huge ones keeps its value.
+    x = np.full((1, 1, 1, 256), 1e3, np.float32)
+    x[..., 200] = 1e-3
+    x[..., 198:203] = [0.0, 0.0, 1e-3, 0.0, 0.0]
+    y = LocalResponseNormalization()(x).numpy()
+    np.testing.assert_allclose(y[0, 0, 0, 200], 1e-3 / (2 + 1e-10) ** 0.75, rtol=1e-6)

@@ -1,0 +1,68 @@
+"""The default training job (train.py's defaults: mnist_cnn on mnist5k,
+mirrored over 2 CPU replicas, 15 epochs) under each precision, in one run:
+step time (median epoch after the first, validation included, per step) and
+test accuracy, against float32.
+
+    python benchmarks/precision.py [--epochs 15] [--precisions float64,float32,mixed_bfloat16,mixed_float16]
+
+Writes benchmarks/results/precision.{json,md}. Each job runs as its own
+`train.py` process (the dtype policy and the CPU split are per process).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+import _common as common  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+flags.DEFINE_list("precisions", ["float64", "float32", "mixed_bfloat16",
+                                 "mixed_float16"], "Policies to compare.")
+flags.DEFINE_integer("epochs", 15, "Epochs per job (15: the default job).")
+FLAGS = flags.FLAGS
+
+
+def main(_):
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for precision in FLAGS.precisions:
+            model_dir = os.path.join(tmp, precision)
+            cmd = [sys.executable, os.path.join(ROOT, "train.py"),
+                   f"--precision={precision}", f"--epochs={FLAGS.epochs}",
+                   f"--model_dir={model_dir}"]
+            print("running:", " ".join(cmd[1:]), flush=True)
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                results[precision] = {"error": " ".join(tail)}
+                print(f"  {precision} failed: {results[precision]['error']}")
+                continue
+            with open(os.path.join(model_dir, "result.json")) as f:
+                results[precision] = json.load(f)
+    base = results.get("float32", {}).get("seconds_per_step")
+    rows = []
+    for precision, r in results.items():
+        if "error" in r:
+            rows.append([precision, "failed", "", "", r["error"][:80]])
+            continue
+        step = r["seconds_per_step"]
+        rows.append([precision, f"{step * 1e3:.1f}",
+                     f"{step / base:.2f}x" if base else "",
+                     f"{r['test_accuracy']:.4f}", ""])
+    common.write_results(
+        "precision", {"benchmark": "precision", "epochs": FLAGS.epochs,
+                      "results": results},
+        ["precision", "ms / step", "time vs float32", "test accuracy", "note"],
+        rows, f"Default training job by precision ({FLAGS.epochs} epochs, "
+              "mnist5k, MirroredStrategy over 2 CPU replicas)")
+
+
+if __name__ == "__main__":
+    app.run(main)
