@@ -5,7 +5,7 @@ test accuracy, against float32.
 
     python benchmarks/precision.py [--epochs 15] [--precisions float64,float32,mixed_bfloat16,mixed_float16]
 
-Writes benchmarks/results/precision.{json,md}. Each job runs as its own
+Writes benchmarks/results/precision.{json,md} (or NAME.* with --name). Each job runs as its own
 `train.py` process (the dtype policy and the CPU split are per process).
 """
 
@@ -26,6 +26,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 flags.DEFINE_list("precisions", ["float64", "float32", "mixed_bfloat16",
                                  "mixed_float16"], "Policies to compare.")
 flags.DEFINE_integer("epochs", 15, "Epochs per job (15: the default job).")
+flags.DEFINE_string("name", "precision", "Results file name (results/NAME.*).")
+flags.DEFINE_string("work_dir", None, "Keep each job's model_dir here (default: "
+                    "a temporary folder). A job whose result.json is already "
+                    "there is not run again, so a long benchmark that was "
+                    "stopped keeps what it finished.")
 FLAGS = flags.FLAGS
 
 
@@ -33,7 +38,13 @@ def main(_):
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for precision in FLAGS.precisions:
-            model_dir = os.path.join(tmp, precision)
+            model_dir = os.path.join(FLAGS.work_dir or tmp, precision)
+            saved = os.path.join(model_dir, "result.json")
+            if os.path.exists(saved):
+                print(f"reusing {saved}", flush=True)
+                with open(saved) as f:
+                    results[precision] = json.load(f)
+                continue
             cmd = [sys.executable, os.path.join(ROOT, "train.py"),
                    f"--precision={precision}", f"--epochs={FLAGS.epochs}",
                    f"--model_dir={model_dir}"]
@@ -57,7 +68,7 @@ def main(_):
                      f"{step / base:.2f}x" if base else "",
                      f"{r['test_accuracy']:.4f}", ""])
     common.write_results(
-        "precision", {"benchmark": "precision", "epochs": FLAGS.epochs,
+        FLAGS.name, {"benchmark": "precision", "epochs": FLAGS.epochs,
                       "results": results},
         ["precision", "ms / step", "time vs float32", "test accuracy", "note"],
         rows, f"Default training job by precision ({FLAGS.epochs} epochs, "

@@ -55,6 +55,18 @@ def test_run_writes_everything(trained):
     assert not list(model_dir.glob("export.tmp-*"))
 
 
+def test_precision_policy(tmp_path):
+    result = run_python(["train.py", "--strategy=off", "--precision=mixed_bfloat16",
+                         "--epochs=2", "--steps_per_epoch=3", "--batch_size=32",
+                         f"--model_dir={tmp_path}"])
+    assert "Precision: mixed_bfloat16" in result.stdout
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["precision"] == "mixed_bfloat16" and saved["replicas"] == 1
+    assert len(saved["epoch_seconds"]) == 2 and saved["seconds_per_step"] > 0
+    assert json.loads((tmp_path / "flags.json").read_text())["precision"] == \
+        "mixed_bfloat16"
+
+
 def _trained_model(model_dir):
     from keras_cnnpractice.models import create_model
     model = create_model("mnist_cnn", (28, 28, 1), 10)

@@ -73,18 +73,19 @@ def train(config):
     print(f"Strategy: {type(strategy).__name__}, "
           f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
     keras.utils.set_random_seed(config.seed)
-    # Every layer built from here on computes in the policy's dtype and
-    # keeps its variables in float32 (mixed_*) or the dtype itself;
-    # compile() adds dynamic loss scaling for mixed_float16.
-    keras.config.set_dtype_policy(config.precision)
-    print(f"Precision: {config.precision}", flush=True)
     model_dir = pathlib.Path(config.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     _save_flags(config)
 
     (x_train, y_train), (x_test, y_test), num_classes = data.load_dataset(
         config.dataset)
+    # The input pipeline stays float32 whatever the model's precision.
     augment = data.augmentation_policy(config.augment, seed=config.seed)
+    # Every layer built from here on computes in the policy's dtype and
+    # keeps its variables in float32 (mixed_*) or the dtype itself;
+    # compile() adds dynamic loss scaling for mixed_float16.
+    keras.config.set_dtype_policy(config.precision)
+    print(f"Precision: {config.precision}", flush=True)
     train_ds = data.make_dataset(x_train, y_train, config.batch_size,
                                  training=True, augment=augment,
                                  seed=config.seed)
