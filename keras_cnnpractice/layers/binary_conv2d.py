@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_cnnpractice.layers._binary import binary_presets
+from keras_cnnpractice.layers._quantized import BinaryPresetsMixin
 from keras_cnnpractice.layers.quant_conv2d import QuantConv2D
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class BinaryConv2D(QuantConv2D):
+class BinaryConv2D(BinaryPresetsMixin, QuantConv2D):
     """`QuantConv2D` preset for binary networks: sign activations and sign
     weights (straight-through, gradient cut where |x| > 1), latent weights
     clipped to [-1, 1], no bias (a BatchNormalization follows in BinaryNet;
@@ -25,13 +25,7 @@ class BinaryConv2D(QuantConv2D):
 
     def __init__(self, filters, kernel_size, scale_kernel=False,
                  binary_input=True, **kwargs):
-        super().__init__(filters, kernel_size, **binary_presets(
+        super().__init__(filters, kernel_size, **self._presets(
             kwargs, scale_kernel, binary_input))
         self.scale_kernel = scale_kernel
         self.binary_input = binary_input
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"scale_kernel": self.scale_kernel,
-                       "binary_input": self.binary_input})
-        return config

@@ -2,12 +2,12 @@
 
 import keras
 
-from keras_cnnpractice.layers._binary import binary_presets
+from keras_cnnpractice.layers._quantized import BinaryPresetsMixin
 from keras_cnnpractice.layers.quant_dense import QuantDense
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class BinaryDense(QuantDense):
+class BinaryDense(BinaryPresetsMixin, QuantDense):
     """`QuantDense` preset for binary networks; see `BinaryConv2D`.
 
     Args:
@@ -19,13 +19,7 @@ class BinaryDense(QuantDense):
     """
 
     def __init__(self, units, scale_kernel=False, binary_input=True, **kwargs):
-        super().__init__(units, **binary_presets(
+        super().__init__(units, **self._presets(
             kwargs, scale_kernel, binary_input))
         self.scale_kernel = scale_kernel
         self.binary_input = binary_input
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({"scale_kernel": self.scale_kernel,
-                       "binary_input": self.binary_input})
-        return config

@@ -2,11 +2,11 @@
 
 import keras
 
-from keras_cnnpractice import quantizers
+from keras_cnnpractice.layers._quantized import QuantizersMixin
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class QuantConv2D(keras.layers.Conv2D):
+class QuantConv2D(QuantizersMixin, keras.layers.Conv2D):
     """`Conv2D` that quantizes its input and kernel in the forward pass.
 
     The kernel variable stays full precision (the "latent" weights the
@@ -31,19 +31,7 @@ class QuantConv2D(keras.layers.Conv2D):
     def __init__(self, filters, kernel_size, input_quantizer=None,
                  kernel_quantizer=None, **kwargs):
         super().__init__(filters, kernel_size, **kwargs)
-        self.input_quantizer = quantizers.get(input_quantizer)
-        self.kernel_quantizer = quantizers.get(kernel_quantizer)
+        self._set_quantizers(input_quantizer, kernel_quantizer)
 
     def convolution_op(self, inputs, kernel):
-        if self.input_quantizer is not None:
-            inputs = self.input_quantizer(inputs)
-        if self.kernel_quantizer is not None:
-            kernel = self.kernel_quantizer(kernel)
-        return super().convolution_op(inputs, kernel)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({
-            "input_quantizer": quantizers.serialize(self.input_quantizer),
-            "kernel_quantizer": quantizers.serialize(self.kernel_quantizer)})
-        return config
+        return super().convolution_op(*self._quantized(inputs, kernel))

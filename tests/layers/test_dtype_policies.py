@@ -1,6 +1,5 @@
 """Every layer of this package honours Keras dtype policies."""
 
-import keras
 import numpy as np
 import pytest
 
