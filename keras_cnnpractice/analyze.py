@@ -11,7 +11,6 @@ or a saved `.keras` file.
 """
 
 import os
-import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -69,10 +68,8 @@ def main(argv):
     text = {"table": lambda: str(summary) + "\n",
             "markdown": summary.to_markdown, "csv": summary.to_csv}[FLAGS.format]()
     if FLAGS.output:
-        out = pathlib.Path(FLAGS.output)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, out)
+        from keras_cnnpractice._files import write_text_atomic
+        write_text_atomic(FLAGS.output, text)
     else:
         sys.stdout.write(text)
     return 0

@@ -21,6 +21,7 @@ import keras
 import tensorflow as tf
 
 from keras_cnnpractice.custom_ops import stochastic_round
+from keras_cnnpractice.custom_ops.stochastic_round import check_rounding
 
 
 def _sign(x):
@@ -155,9 +156,7 @@ class FixedPoint(Quantizer):
     """`fixed_point` as an object (fresh random bits per call)."""
 
     def __init__(self, word_bits=16, frac_bits=14, rounding="stochastic"):
-        if rounding not in ("stochastic", "nearest"):
-            raise ValueError("rounding must be 'stochastic' or 'nearest'. "
-                             f"Received: rounding={rounding!r}")
+        check_rounding(rounding)
         self.word_bits, self.frac_bits, self.rounding = word_bits, frac_bits, rounding
         self.bits = word_bits
 
@@ -174,9 +173,7 @@ class DynamicFixedPoint(Quantizer):
     """`dynamic_fixed_point` as an object."""
 
     def __init__(self, word_bits=16, rounding="nearest"):
-        if rounding not in ("stochastic", "nearest"):
-            raise ValueError("rounding must be 'stochastic' or 'nearest'. "
-                             f"Received: rounding={rounding!r}")
+        check_rounding(rounding)
         self.word_bits, self.rounding = word_bits, rounding
         self.bits = word_bits
 

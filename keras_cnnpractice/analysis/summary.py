@@ -191,6 +191,12 @@ def _bit_widths(layer, params):
             weight_bytes)
 
 
+def _merge_states(states):
+    """(rf, jump) where branches meet: the largest of each, per axis."""
+    return (tuple(max(s[0][i] for s in states) for i in range(2)),
+            tuple(max(s[1][i] for s in states) for i in range(2)))
+
+
 class _Walker:
     def __init__(self):
         self.rows = []
@@ -209,8 +215,7 @@ class _Walker:
     def layer(self, layer, in_shapes, states, prefix):
         """Analyzes one layer call; returns its output's (rf, jump)."""
         name = f"{prefix}{layer.name}"
-        rf = tuple(max(s[0][i] for s in states) for i in range(2))
-        jump = tuple(max(s[1][i] for s in states) for i in range(2))
+        rf, jump = _merge_states(states)
         if isinstance(layer, keras.Model):
             return self.model(layer, states, f"{name}/")
         if hasattr(layer, "analysis_graph"):
@@ -234,9 +239,7 @@ class _Walker:
                    for branch in graph["branches"]]
         shape, state = results[0]
         if graph["merge"]:
-            states = [s for _, s in results]
-            state = (tuple(max(s[0][i] for s in states) for i in range(2)),
-                     tuple(max(s[1][i] for s in states) for i in range(2)))
+            state = _merge_states([s for _, s in results])
             if graph["merge"] == "concat":
                 shape = tuple(shape[:-1]) + (sum(sh[-1] for sh, _ in results),)
             self.add_row(None, f"{prefix}{graph['merge']}",

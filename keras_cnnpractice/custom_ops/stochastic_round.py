@@ -23,6 +23,13 @@ def fixed_point_range(word_bits, frac_bits):
     return -(2.0 ** (word_bits - 1)) * step, (2.0 ** (word_bits - 1) - 1) * step
 
 
+def check_rounding(rounding):
+    """Raises ValueError unless `rounding` is one of `ROUNDING_MODES`."""
+    if rounding not in ROUNDING_MODES:
+        raise ValueError("rounding must be 'stochastic' or 'nearest'. "
+                         f"Received: rounding={rounding!r}")
+
+
 def _seed_tensor(seed):
     if seed is None:
         return tf.random.uniform([2], minval=tf.int64.min, maxval=tf.int64.max,
@@ -94,9 +101,7 @@ def stochastic_round_reference(x, word_bits=16, frac_bits=14,
     `tf.random.uniform`, so individual draws differ from the compiled op's.
     Differentiable with the same straight-through gradient.
     """
-    if rounding not in ROUNDING_MODES:
-        raise ValueError(f"rounding must be one of {ROUNDING_MODES}. "
-                         f"Received: rounding={rounding!r}")
+    check_rounding(rounding)
     x = tf.convert_to_tensor(x)
     lo, hi = fixed_point_range(word_bits, frac_bits)
     v = tf.cast(x, tf.float32) * (2.0 ** frac_bits)

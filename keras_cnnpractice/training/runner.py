@@ -8,6 +8,8 @@ from typing import Optional
 
 from absl import logging
 
+from keras_cnnpractice._files import write_text_atomic
+
 
 @dataclasses.dataclass
 class TrainConfig:
@@ -32,10 +34,7 @@ class TrainConfig:
 
 
 def _write_json_atomic(path, payload):
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def _save_flags(config):
