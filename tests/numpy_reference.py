@@ -42,3 +42,62 @@ def fixed_point(x, word_bits, frac_bits, rounding, u=None):
     lo, hi = -(2.0 ** (word_bits - 1)), 2.0 ** (word_bits - 1) - 1
     q = np.clip(q, lo, hi)
     return np.where(np.isnan(v), np.nan, q * 2.0**-frac_bits)
+
+
+WORD_DTYPES = {32: np.dtype("<u4"), 64: np.dtype("<u8")}
+
+
+def signs(x):
+    """+1 where x >= 0, else -1 (negative and NaN), as float64."""
+    return np.where(x >= 0, 1.0, -1.0)
+
+
+def bitpack(x, word_bits):
+    """[outer, depth] values -> [outer, ceil(depth / word_bits)] words."""
+    outer, depth = x.shape
+    words = -(-depth // word_bits)
+    negative = np.zeros((outer, words * word_bits), dtype=bool)
+    negative[:, :depth] = ~(x >= 0)
+    # Little bit order: element 8k + i is bit i of byte k; read back as
+    # little-endian words, element w * word_bits + j is bit j of word w.
+    packed = np.packbits(negative, axis=-1, bitorder="little")
+    return packed.view(WORD_DTYPES[word_bits])
+
+
+def conv_output_size_and_pad(size, kernel, stride, dilation, padding):
+    """TF's output size and leading pad along one spatial axis."""
+    span = (kernel - 1) * dilation + 1
+    if padding == "VALID":
+        return -(-(size - span + 1) // stride), 0
+    out = -(-size // stride)
+    pad_total = max((out - 1) * stride + span - size, 0)
+    return out, pad_total // 2
+
+
+def sign_conv2d(x, f, strides, dilations, padding):
+    """Direct float64 convolution of the signs, zero padded, NHWC output.
+
+    x: [batch, in_h, in_w, channels]; f: [out_channels, kh, kw, channels].
+    Returns (output, (out_h, out_w), (pad_top, pad_left)).
+    """
+    _, in_h, in_w, _ = x.shape
+    _, kh, kw, _ = f.shape
+    out_h, pad_top = conv_output_size_and_pad(in_h, kh, strides[0], dilations[0],
+                                       padding)
+    out_w, pad_left = conv_output_size_and_pad(in_w, kw, strides[1], dilations[1],
+                                        padding)
+    # Enough zero padding after the image for every tap the output reads.
+    need_h = (out_h - 1) * strides[0] + (kh - 1) * dilations[0] + 1
+    need_w = (out_w - 1) * strides[1] + (kw - 1) * dilations[1] + 1
+    xs = np.pad(signs(x), [(0, 0),
+                            (pad_top, max(need_h - pad_top - in_h, 0)),
+                            (pad_left, max(need_w - pad_left - in_w, 0)),
+                            (0, 0)])
+    fs = signs(f)
+    out = np.zeros((x.shape[0], out_h, out_w, f.shape[0]))
+    for i in range(kh):
+        for j in range(kw):
+            window = xs[:, i * dilations[0]::strides[0],
+                        j * dilations[1]::strides[1]][:, :out_h, :out_w]
+            out += window @ fs[:, i, j, :].T
+    return out, (out_h, out_w), (pad_top, pad_left)

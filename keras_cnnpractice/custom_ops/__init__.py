@@ -9,6 +9,12 @@ from keras_cnnpractice.custom_ops._loader import load_op_library
 from keras_cnnpractice.custom_ops.stochastic_round import fixed_point_range
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round_reference
+from keras_cnnpractice.custom_ops.xnor import bitpack
+from keras_cnnpractice.custom_ops.xnor import pack_conv_kernel
+from keras_cnnpractice.custom_ops.xnor import pack_dense_kernel
+from keras_cnnpractice.custom_ops.xnor import xnor_conv2d
+from keras_cnnpractice.custom_ops.xnor import xnor_matmul
 
-__all__ = ["OpLibraryError", "fixed_point_range", "load_op_library",
-           "stochastic_round", "stochastic_round_reference"]
+__all__ = ["OpLibraryError", "bitpack", "fixed_point_range", "load_op_library",
+           "pack_conv_kernel", "pack_dense_kernel", "stochastic_round",
+           "stochastic_round_reference", "xnor_conv2d", "xnor_matmul"]

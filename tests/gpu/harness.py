@@ -1,4 +1,4 @@
-"""Builds the standalone CUDA harness with nvcc (no TensorFlow involved)."""
+"""Builds a standalone CUDA harness with nvcc (no TensorFlow involved)."""
 
 import pathlib
 import shutil
@@ -8,16 +8,19 @@ HERE = pathlib.Path(__file__).resolve().parent
 KERNELS = HERE.parent.parent / "keras_cnnpractice" / "custom_ops" / "cc" / "kernels"
 
 
-def build(out_dir, archs=("80", "90")):
-    """Compiles kernel + harness into OUT_DIR/libkcp_harness.so; returns it."""
+def build(out_dir, kernel="stochastic_round", archs=("80", "90")):
+    """Compiles KERNELS/<kernel>.cu.cc + <kernel>_harness.cu.cc.
+
+    The library is OUT_DIR/lib<kernel>_harness.so; returns its path.
+    """
     nvcc = shutil.which("nvcc")
     if nvcc is None:
         raise FileNotFoundError("nvcc not found")
-    out = pathlib.Path(out_dir) / "libkcp_harness.so"
+    out = pathlib.Path(out_dir) / f"lib{kernel}_harness.so"
     gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
     subprocess.run([nvcc, "-shared", "-std=c++17", "-O3", "-DGOOGLE_CUDA=1",
                     "-Xcompiler", "-fPIC", *gencode, "-I", str(KERNELS),
-                    "-x", "cu", str(KERNELS / "stochastic_round.cu.cc"),
-                    "-x", "cu", str(HERE / "stochastic_round_harness.cu.cc"),
+                    "-x", "cu", str(KERNELS / f"{kernel}.cu.cc"),
+                    "-x", "cu", str(HERE / f"{kernel}_harness.cu.cc"),
                     "-o", str(out)], check=True)
     return out

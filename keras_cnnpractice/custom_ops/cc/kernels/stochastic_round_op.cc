@@ -8,15 +8,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "kernel_devices.h"
 #include "stochastic_round.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
 #include "tensorflow/core/platform/threadpool.h"
-#if GOOGLE_CUDA
-#include "xla/stream_executor/stream.h"
-#endif
 
 namespace keras_cnnpractice {
 
@@ -90,8 +88,6 @@ class StochasticRoundOp : public OpKernel {
  private:
   FixedPointParams params_{};
 };
-
-struct CpuDevice {};
 
 // The CPU kernel works in blocks of 32 elements: the 8 Philox groups that
 // feed them run side by side in one AVX2 register each (portable C++ where
@@ -223,25 +219,12 @@ REGISTER_CPU(Eigen::bfloat16);
 #undef REGISTER_CPU
 
 #if GOOGLE_CUDA
-struct GpuDevice {};
-
-template <typename T>
-constexpr int kDtypeCode = -1;
-template <>
-constexpr int kDtypeCode<float> = 0;
-template <>
-constexpr int kDtypeCode<Eigen::half> = 1;
-template <>
-constexpr int kDtypeCode<Eigen::bfloat16> = 2;
-
 template <typename T>
 struct QuantizeFunctor<GpuDevice, T> {
   void operator()(OpKernelContext* ctx, const FixedPointParams& p,
                   const T* in, T* out, int64_t n) const {
-    void* stream =
-        ctx->op_device_context()->stream()->platform_specific_handle().stream;
-    const int status =
-        LaunchStochasticRoundGpu(kDtypeCode<T>, in, out, n, p, stream);
+    const int status = LaunchStochasticRoundGpu(kDtypeCode<T>, in, out, n, p,
+                                                GpuStream(ctx));
     OP_REQUIRES(ctx, status == 0,
                 absl::InternalError(absl::StrCat(
                     "StochasticRound CUDA launch failed: cudaError_t ",
