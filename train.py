@@ -20,6 +20,8 @@ from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
 from keras_cnnpractice.data.sources import DATASET_NAMES
 from keras_cnnpractice.models import list_models
 from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
+from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+from keras_cnnpractice.training.runner import OPTIMIZERS
 from keras_cnnpractice.training.runner import TrainConfig
 
 _DEFAULTS = TrainConfig()
@@ -48,7 +50,25 @@ flags.DEFINE_integer("steps_per_epoch", None,
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
                      lower_bound=1)
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
-                   "Initial Adam learning rate (cosine decay to 0 over the run).", lower_bound=0.0)
+                   "Initial learning rate (cosine decay to 0 over the run).",
+                   lower_bound=0.0)
+flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, OPTIMIZERS,
+                  "adam, sgd, or momentum (SGD with momentum 0.9).")
+flags.DEFINE_string("weights_format", _DEFAULTS.weights_format,
+                    "'float', or 'fixed<word_bits>:<frac_bits>' (e.g. "
+                    "fixed16:14) to store the weights in fixed point after "
+                    "every update (Gupta et al. 2015).")
+flags.DEFINE_enum("rounding", _DEFAULTS.rounding, ["stochastic", "nearest"],
+                  "Rounding onto the --weights_format grid.")
+
+
+@flags.validator("weights_format")
+def _check_weights_format(value):
+    try:
+        parse_weights_format(value)
+    except ValueError as err:
+        raise flags.ValidationError(str(err)) from err
+    return True
 flags.DEFINE_string("model_dir", _DEFAULTS.model_dir,
                     "Checkpoints, TensorBoard logs and flags.json go here.")
 flags.DEFINE_string("export_dir", None,

@@ -1,13 +1,17 @@
 """Timing and reporting helpers shared by the benchmark scripts."""
 
+import csv
 import json
 import os
 import pathlib
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+ROOT = RESULTS.parent.parent
 
 
 def machine():
@@ -49,3 +53,88 @@ def write_results(name, payload, columns, rows, title):
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def run_train_jobs(jobs, work_dir):
+    """Runs `train.py` once per job, each in its own process.
+
+    Args:
+        jobs: {name: [train.py flags]}; `--model_dir` is added.
+        work_dir: parent of the jobs' model_dirs. A job whose result.json is
+            already there is not run again, so a long benchmark that was
+            stopped keeps what it finished.
+
+    Returns:
+        {name: result.json's dict plus `history` (history.csv's columns as
+        lists, one value per epoch)}, or {name: {"error": last log line}}.
+    """
+    results = {}
+    for name, job_flags in jobs.items():
+        model_dir = os.path.join(work_dir, name)
+        saved = os.path.join(model_dir, "result.json")
+        if os.path.exists(saved):
+            print(f"reusing {saved}", flush=True)
+        else:
+            cmd = [sys.executable, str(ROOT / "train.py"), *job_flags,
+                   f"--model_dir={model_dir}"]
+            print("running:", " ".join(cmd[1:]), flush=True)
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True,
+                                  text=True, check=False)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                results[name] = {"error": " ".join(tail)}
+                print(f"  {name} failed: {results[name]['error']}")
+                continue
+        with open(saved) as f:
+            results[name] = json.load(f)
+        with open(os.path.join(model_dir, "history.csv")) as f:
+            rows = list(csv.DictReader(f))
+        results[name]["history"] = {
+            key: [float(row[key]) for row in rows] for key in rows[0]}
+    return results
+
+
+def write_svg_plot(name, series, title, ylabel):
+    """Writes results/NAME.svg: one line per {label: [y per epoch]}."""
+    width, height, margin = 640, 400, 60
+    ys = [y for values in series.values() for y in values]
+    top = max(ys) * 1.05 or 1.0
+    epochs = max(len(v) for v in series.values())
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+              "#8c564b", "#e377c2"]
+
+    def point(i, y):
+        x = margin + (width - 2 * margin) * i / max(epochs - 1, 1)
+        return x, height - margin - (height - 2 * margin) * y / top
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
+             f'height="{height}" font-family="sans-serif" font-size="12">',
+             f'<text x="{width / 2}" y="20" text-anchor="middle">{title}'
+             '</text>',
+             f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}"'
+             f' y2="{height - margin}" stroke="black"/>',
+             f'<line x1="{margin}" y1="{margin}" x2="{margin}" '
+             f'y2="{height - margin}" stroke="black"/>',
+             f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">'
+             'epoch</text>',
+             f'<text x="15" y="{height / 2}" transform="rotate(-90 15 '
+             f'{height / 2})" text-anchor="middle">{ylabel}</text>']
+    for k in range(5):
+        y = top * k / 4
+        _, py = point(0, y)
+        parts.append(f'<text x="{margin - 5}" y="{py + 4}" text-anchor="end">'
+                     f'{y:.3g}</text>')
+    for i in range(epochs):
+        px, _ = point(i, 0)
+        parts.append(f'<text x="{px}" y="{height - margin + 15}" '
+                     f'text-anchor="middle">{i + 1}</text>')
+    for n, (label, values) in enumerate(series.items()):
+        color = colors[n % len(colors)]
+        pts = " ".join("%.1f,%.1f" % point(i, y) for i, y in enumerate(values))
+        parts.append(f'<polyline fill="none" stroke="{color}" '
+                     f'stroke-width="2" points="{pts}"/>')
+        parts.append(f'<text x="{width - margin + 5 - 140}" '
+                     f'y="{margin + 15 * n}" fill="{color}">{label}</text>')
+    parts.append("</svg>")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.svg").write_text("\n".join(parts) + "\n")

@@ -9,9 +9,7 @@ Writes benchmarks/results/precision.{json,md} (or NAME.* with --name). Each job 
 `train.py` process (the dtype policy and the CPU split are per process).
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -22,7 +20,6 @@ from absl import flags  # noqa: E402
 
 import _common as common  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 flags.DEFINE_list("precisions", ["float64", "float32", "mixed_bfloat16",
                                  "mixed_float16"], "Policies to compare.")
 flags.DEFINE_integer("epochs", 15, "Epochs per job (15: the default job).")
@@ -35,28 +32,10 @@ FLAGS = flags.FLAGS
 
 
 def main(_):
-    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for precision in FLAGS.precisions:
-            model_dir = os.path.join(FLAGS.work_dir or tmp, precision)
-            saved = os.path.join(model_dir, "result.json")
-            if os.path.exists(saved):
-                print(f"reusing {saved}", flush=True)
-                with open(saved) as f:
-                    results[precision] = json.load(f)
-                continue
-            cmd = [sys.executable, os.path.join(ROOT, "train.py"),
-                   f"--precision={precision}", f"--epochs={FLAGS.epochs}",
-                   f"--model_dir={model_dir}"]
-            print("running:", " ".join(cmd[1:]), flush=True)
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-                results[precision] = {"error": " ".join(tail)}
-                print(f"  {precision} failed: {results[precision]['error']}")
-                continue
-            with open(os.path.join(model_dir, "result.json")) as f:
-                results[precision] = json.load(f)
+        results = common.run_train_jobs(
+            {p: [f"--precision={p}", f"--epochs={FLAGS.epochs}"]
+             for p in FLAGS.precisions}, FLAGS.work_dir or tmp)
     base = results.get("float32", {}).get("seconds_per_step")
     rows = []
     for precision, r in results.items():

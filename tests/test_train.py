@@ -28,6 +28,8 @@ def trained(tmp_path_factory):
     ("--dataset=imagenet", "--dataset=imagenet: value should be one of"),
     ("--epochs=0", "--epochs=0"),
     ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
+    ("--weights_format=fixed8", "weights_format must be 'float' or"),
+    ("--optimizer=lbfgs", "--optimizer=lbfgs: value should be one of"),
 ])
 def test_bad_flags_give_one_line_error(flag, message):
     result = run_python(["train.py", flag], check=False)
@@ -49,6 +51,8 @@ def test_run_writes_everything(trained):
     assert sorted(p.name for p in (model_dir / "checkpoints").iterdir()) == [
         "epoch-1.weights.h5", "epoch-2.weights.h5"]
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
+    history = (model_dir / "history.csv").read_text().splitlines()
+    assert history[0].split(",")[0] == "epoch" and len(history) == 3
     assert (model_dir / "export" / "saved_model.pb").is_file()
     result = json.loads((model_dir / "result.json").read_text())
     assert result["replicas"] == 2 and result["export_max_abs_diff"] <= 1e-5
@@ -65,6 +69,19 @@ def test_precision_policy(tmp_path):
     assert len(saved["epoch_seconds"]) == 2 and saved["seconds_per_step"] > 0
     assert json.loads((tmp_path / "flags.json").read_text())["precision"] == \
         "mixed_bfloat16"
+
+
+def test_fixed_point_weights_flags(tmp_path):
+    result = run_python(["train.py", "--strategy=off", "--optimizer=momentum",
+                         "--weights_format=fixed16:12", "--rounding=nearest",
+                         "--model=binary_mlp", "--epochs=1",
+                         "--steps_per_epoch=3", f"--model_dir={tmp_path}"])
+    assert "stored as fixed16:12, nearest rounding" in result.stdout
+    float64 = run_python(["train.py", "--precision=float64",
+                          "--weights_format=fixed16:12",
+                          f"--model_dir={tmp_path / 'f64'}"], check=False)
+    assert float64.returncode == 2
+    assert "does not combine with --precision=float64" in float64.stderr
 
 
 def _trained_model(model_dir):

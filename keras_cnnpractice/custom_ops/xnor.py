@@ -31,12 +31,13 @@ def _word_dtype(word_bits):
     return WORD_DTYPES[word_bits]
 
 
-def _pair(value, name):
-    pair = (value, value) if isinstance(value, int) else tuple(value)
-    if len(pair) != 2:
+def pair(value, name):
+    """`(value, value)` for an int, else `tuple(value)` of length 2."""
+    both = (value, value) if isinstance(value, int) else tuple(value)
+    if len(both) != 2:
         raise ValueError(f"{name} must be an int or a pair of ints. "
                          f"Received: {name}={value!r}")
-    return pair
+    return both
 
 
 def bitpack(x, axis=-1, word_bits=32, name=None):
@@ -97,8 +98,8 @@ def xnor_matmul(a, b, depth, name=None):
 
 
 def _conv_attrs(strides, padding, dilations):
-    sh, sw = _pair(strides, "strides")
-    dh, dw = _pair(dilations, "dilations")
+    sh, sw = pair(strides, "strides")
+    dh, dw = pair(dilations, "dilations")
     return dict(strides=[1, sh, sw, 1], padding=str(padding).upper(),
                 dilations=[1, dh, dw, 1])
 

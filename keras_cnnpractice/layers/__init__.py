@@ -11,7 +11,9 @@ from keras_cnnpractice.layers.position_bias import PositionBias
 from keras_cnnpractice.layers.quant_conv2d import QuantConv2D
 from keras_cnnpractice.layers.quant_dense import QuantDense
 from keras_cnnpractice.layers.stacked_conv2d import StackedConv2D
+from keras_cnnpractice.layers.xnor_conv2d import XnorConv2D
+from keras_cnnpractice.layers.xnor_dense import XnorDense
 
 __all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
            "InceptionModule", "LocalResponseNormalization", "PositionBias",
-           "QuantConv2D", "QuantDense", "StackedConv2D"]
+           "QuantConv2D", "QuantDense", "StackedConv2D", "XnorConv2D", "XnorDense"]

@@ -2,6 +2,7 @@
 
 # Importing the builder modules registers their models.
 from keras_cnnpractice.models import alphago  # noqa: F401
+from keras_cnnpractice.models import binarynet  # noqa: F401
 from keras_cnnpractice.models import classic  # noqa: F401
 from keras_cnnpractice.models import googlenet  # noqa: F401
 from keras_cnnpractice.models import mnist_cnn  # noqa: F401

@@ -25,6 +25,9 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
     learning_rate: float = 1e-3
+    optimizer: str = "adam"
+    weights_format: str = "float"
+    rounding: str = "stochastic"
     model_dir: str = "runs/mnist_cnn"
     export_dir: Optional[str] = None
     seed: int = 0
@@ -49,6 +52,21 @@ def _save_flags(config):
     _write_json_atomic(path, current)
 
 
+OPTIMIZERS = ("adam", "sgd", "momentum")
+
+
+def _make_optimizer(name, learning_rate):
+    import keras
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate)
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. "
+                     f"Received: optimizer={name!r}")
+
+
 def train(config):
     """Trains, evaluates and exports as `config` says.
 
@@ -58,6 +76,12 @@ def train(config):
         after the first, validation included, over its steps), `export_dir`
         and `export_max_abs_diff`.
     """
+    from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+    if (parse_weights_format(config.weights_format) is not None
+            and config.precision == "float64"):
+        raise ValueError("--weights_format=fixed... stores float32 weights on "
+                         "a fixed-point grid; it does not combine with "
+                         "--precision=float64")
     # The strategy first: on a CPU it splits the device, which must happen
     # before anything else initializes the TensorFlow runtime.
     from keras_cnnpractice.strategies import get_strategy
@@ -101,9 +125,16 @@ def train(config):
     with strategy.scope():
         model = models.create_model(config.model, x_train.shape[1:],
                                     num_classes)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        optimizer = _make_optimizer(config.optimizer, learning_rate)
+        model.compile(optimizer=optimizer,
+                      loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        fixed = training.store_weights_in_fixed_point(
+            model, optimizer, config.weights_format, config.rounding)
+        if fixed:
+            print(f"Weights: {fixed} variables stored as "
+                  f"{config.weights_format}, {config.rounding} rounding",
+                  flush=True)
         checkpoint_dir = model_dir / "checkpoints"
         initial_epoch = training.restore_latest(model, checkpoint_dir)
     if initial_epoch:
@@ -115,6 +146,9 @@ def train(config):
         train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
         callbacks=[training.EpochCheckpoint(checkpoint_dir), timer,
+                   # Per-epoch metrics, appended across resumed runs.
+                   keras.callbacks.CSVLogger(str(model_dir / "history.csv"),
+                                             append=True),
                    keras.callbacks.TensorBoard(str(model_dir / "logs"))])
     epoch_seconds = timer.steady_epoch_seconds()
 
