@@ -16,4 +16,5 @@ info = _loader.build_info()
 kernels = ("with CUDA kernels (sm_80, sm_90)" if info["cuda"]
            else "CPU-only (no nvcc at build time)")
 print(f"keras_cnnpractice op library {_loader.LIBRARY_PATH}: built for "
-      f"TensorFlow {info['tensorflow_version']}, {kernels}")
+      f"TensorFlow {info['tensorflow_version']}, {kernels}, XNOR popcount: "
+      f"{info['xnor_popcount']}")

@@ -1,7 +1,12 @@
 // What this op library was compiled against, read by the Python loader
 // (keras_cnnpractice/custom_ops/_loader.py) through ctypes so that a library
 // built for another TensorFlow is refused with instructions to rebuild.
-// setup.py defines KCP_TF_VERSION from the TensorFlow it compiles against.
+// setup.py defines KCP_TF_VERSION from the TensorFlow it compiles against;
+// xnor_popcount names the popcount path the XNOR kernels were built with.
+#include <string>
+
+#include "xnor_gemm.h"
+
 #ifndef KCP_TF_VERSION
 #error "KCP_TF_VERSION must be defined by the build (setup.py)"
 #endif
@@ -13,6 +18,10 @@
 #endif
 
 extern "C" const char* KerasCnnPracticeBuildInfo() {
-  return "{\"tensorflow_version\": \"" KCP_TF_VERSION
-         "\", \"cuda\": " KCP_BUILT_WITH_CUDA "}";
+  static const std::string info =
+      std::string("{\"tensorflow_version\": \"" KCP_TF_VERSION
+                  "\", \"cuda\": " KCP_BUILT_WITH_CUDA
+                  ", \"xnor_popcount\": \"") +
+      keras_cnnpractice::XnorPopcountPath() + "\"}";
+  return info.c_str();
 }
