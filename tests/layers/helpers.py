@@ -16,7 +16,8 @@ def assert_round_trips(layer, input_shape, tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(0).normal(size=(2, *input_shape)).astype("float32")
-    np.testing.assert_allclose(loaded(x), model(x), atol=1e-5)
+    np.testing.assert_allclose(loaded(x, training=False),
+                               model(x, training=False), atol=1e-5)
     assert isinstance(loaded.get_layer(layer.name), type(layer))
 
 
