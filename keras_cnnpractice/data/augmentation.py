@@ -1,34 +1,70 @@
-"""Ready augmentation pipelines, built from Keras 3 preprocessing layers."""
+"""Ready augmentation pipelines: Keras 3's layers plus this package's."""
 
 import keras
 
-AUGMENTATION_POLICIES = ("digits", "none")
+from keras_cnnpractice.layers import PCALighting
+from keras_cnnpractice.layers import RandomAffine
+from keras_cnnpractice.layers import ScaleAugment
+from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVALUES
+from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVECTORS
+
+AUGMENTATION_POLICIES = ("digits", "natural", "none")
 
 
-def augmentation_policy(name, seed=None):
+def augmentation_policy(name, seed=None, input_shape=None,
+                        value_range=(0.0, 255.0)):
     """Returns the batch augmentation called `name` as a Keras layer.
 
-    * `digits`: small rotations (+-10 degrees), translations (+-10%) and
-      zooms (+-10%), filled with black; no flips (a flipped 2 is not a 2),
-      no color changes.
+    * `digits`: one `RandomAffine` resample with small rotations (+-10
+      degrees), translations (+-10%) and zooms (+-10%), filled with black;
+      no flips (a flipped 2 is not a 2), no color changes.
+    * `natural` (RGB photos): ResNet's scale augmentation (`ScaleAugment`:
+      short side to a random L in [256, 480] / 224 times the image size,
+      then a random crop of the original size), horizontal flips, Keras's
+      `RandomColorJitter` (brightness, contrast, saturation +-0.2) and
+      AlexNet's PCA lighting with the published ImageNet components.
     * `none`: the identity.
 
     Args:
         name: policy name.
         seed: seed of the random layers.
+        input_shape: `(height, width, channels)` of the images; `natural`
+            needs it (its crop is the image size) and needs 3 channels.
+        value_range: `(low, high)` of the pixel values (color jitter and
+            the scale of the PCA lighting).
 
     Returns:
         A Keras layer that accepts NHWC float batches; usable inside a
-        `tf.data` map or a model (identity at inference).
+        `tf.data` map or as the first layers of a model (identity at
+        inference; `natural` keeps the image size).
+
+    Raises:
+        ValueError: an unknown name, or `natural` without RGB images.
     """
     if name == "none":
         return keras.layers.Identity(name="augment_none")
     if name == "digits":
-        fill = dict(fill_mode="constant", fill_value=0.0)
+        return RandomAffine(rotation=10 / 360, translation=0.1, scale=0.1,
+                            fill_mode="constant", fill_value=0.0, seed=seed,
+                            name="augment_digits")
+    if name == "natural":
+        if input_shape is None or input_shape[-1] != 3:
+            raise ValueError("The 'natural' augmentation policy needs RGB "
+                             "images (3 channels). Received: input_shape="
+                             f"{input_shape}")
+        size = min(input_shape[0], input_shape[1])
+        low, high = value_range
         return keras.Sequential([
-            keras.layers.RandomRotation(10 / 360, seed=seed, **fill),
-            keras.layers.RandomTranslation(0.1, 0.1, seed=seed, **fill),
-            keras.layers.RandomZoom(0.1, seed=seed, **fill),
-        ], name="augment_digits")
+            ScaleAugment(short_side=(round(size * 256 / 224),
+                                     round(size * 480 / 224)),
+                         crop=size, seed=seed),
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomColorJitter(
+                value_range=value_range, brightness_factor=0.2,
+                contrast_factor=0.2, saturation_factor=0.2, seed=seed),
+            # The ImageNet components are for pixels in [0, 1].
+            PCALighting(0.1, [v * (high - low) for v in IMAGENET_EIGENVALUES],
+                        IMAGENET_EIGENVECTORS, seed=seed),
+        ], name="augment_natural")
     raise ValueError(f"Unknown augmentation policy {name!r}; valid names: "
                      f"{', '.join(AUGMENTATION_POLICIES)}. Received: {name!r}")

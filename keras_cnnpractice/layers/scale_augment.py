@@ -46,8 +46,10 @@ class ScaleAugment(keras.layers.Layer):
     resized_shape, "bilinear")` followed by slicing, up to float rounding
     (no antialiasing when downsampling, like `tf.image.resize`'s default).
 
-    Otherwise (inference): short side resized to `short_side[0]`, then the
-    central `crop x crop` window (the standard single-crop evaluation).
+    Otherwise (inference): images that are already `crop x crop` pass
+    through unchanged (the layer sits in front of a model that takes that
+    size); others get the standard single-crop evaluation, short side
+    resized to `short_side[0]`, then the central `crop x crop` window.
     As with Keras's own augmentation layers, `training` defaults to True, so
     a direct call (e.g. in a `tf.data` map) augments, while `predict`,
     `evaluate` and an exported model run the inference path. The dtype of
@@ -169,6 +171,8 @@ class ScaleAugment(keras.layers.Layer):
 
     def call(self, inputs, training=True):
         batch, single = as_batch(check_images(inputs, "ScaleAugment"))
+        if not training and tuple(batch.shape[1:3]) == (self.crop, self.crop):
+            return inputs
         transformation = self.get_random_transformation(
             batch, training=bool(training))
         return restore(self.transform_images(batch, transformation), single)

@@ -103,7 +103,8 @@ def train(config):
     (x_train, y_train), (x_test, y_test), num_classes = data.load_dataset(
         config.dataset)
     # The input pipeline stays float32 whatever the model's precision.
-    augment = data.augmentation_policy(config.augment, seed=config.seed)
+    augment = data.augmentation_policy(config.augment, seed=config.seed,
+                                       input_shape=x_train.shape[1:])
     # Every layer built from here on computes in the policy's dtype and
     # keeps its variables in float32 (mixed_*) or the dtype itself;
     # compile() adds dynamic loss scaling for mixed_float16.

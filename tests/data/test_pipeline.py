@@ -47,11 +47,37 @@ def test_digits_policy_is_identity_at_inference_and_never_flips():
     policy = augmentation_policy("digits", seed=0)
     x = images.astype(np.float32)
     np.testing.assert_array_equal(policy(x, training=False), x)
-    names = [layer.__class__.__name__ for layer in policy.layers]
-    assert "RandomFlip" not in names
+    assert policy.__class__.__name__ == "RandomAffine" and not policy.flip
     np.testing.assert_array_equal(augmentation_policy("none")(x), x)
 
 
+def test_natural_policy_keeps_size_in_both_placements(tmp_path):
+    import keras
+    import tensorflow as tf
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (6, 32, 32, 3)).astype(np.float32)
+    policy = augmentation_policy("natural", seed=1, input_shape=(32, 32, 3))
+    np.testing.assert_array_equal(policy(images, training=False), images)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(3).map(policy)
+    for batch in ds:
+        assert batch.shape == (3, 32, 32, 3) and batch.dtype == tf.float32
+        assert not np.allclose(batch.numpy(), images[:3])
+    # As the first layers of a model: active in fit, inactive in the export.
+    from keras_cnnpractice.training import export_saved_model
+    inputs = keras.Input((32, 32, 3))
+    x = augmentation_policy("natural", seed=1, input_shape=(32, 32, 3))(inputs)
+    outputs = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    model.fit(images, np.zeros((6, 2)), epochs=1, verbose=0)
+    export_saved_model(model, tmp_path / "served")
+    reloaded = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(reloaded.serve(images),
+                               model.predict(images, verbose=0), atol=1e-5)
+    with pytest.raises(ValueError, match="needs RGB images"):
+        augmentation_policy("natural", input_shape=(28, 28, 1))
+
+
 def test_unknown_policy():
-    with pytest.raises(ValueError, match="valid names: digits, none"):
+    with pytest.raises(ValueError, match="valid names: digits, natural, none"):
         augmentation_policy("natural-ish")

@@ -24,3 +24,17 @@ def test_export_then_replace(tmp_path):
     second = tf.saved_model.load(str(target))
     np.testing.assert_allclose(second.serve(x), [[4, 4]])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_augmentation_and_dropout_are_inactive_in_the_export(tmp_path):
+    # Keras's own model.export() would serve these layers in training mode:
+    # their `training` argument defaults to True.
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.RandomFlip("horizontal", seed=1)(inputs)
+    outputs = keras.layers.Dropout(0.5, seed=1)(x)
+    export_saved_model(keras.Model(inputs, outputs), tmp_path / "export")
+    served = tf.saved_model.load(str(tmp_path / "export"))
+    images = np.random.default_rng(0).uniform(size=(4, 8, 8, 3))
+    for _ in range(3):
+        np.testing.assert_array_equal(served.serve(images.astype("float32")),
+                                      images.astype("float32"))
