@@ -61,6 +61,11 @@ flags.DEFINE_string("weights_format", _DEFAULTS.weights_format,
 flags.DEFINE_enum("rounding", _DEFAULTS.rounding, ["stochastic", "nearest"],
                   "Rounding onto the --weights_format grid.")
 
+flags.DEFINE_enum("eval_tta", _DEFAULTS.eval_tta,
+                  ["none", "flip", "ten_crop", "multi_scale"],
+                  "Also report test accuracy with class scores averaged over "
+                  "test-time views (keras_cnnpractice.tta).")
+
 
 @flags.validator("weights_format")
 def _check_weights_format(value):

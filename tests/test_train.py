@@ -71,12 +71,17 @@ def test_precision_policy(tmp_path):
         "mixed_bfloat16"
 
 
-def test_fixed_point_weights_flags(tmp_path):
+def test_fixed_point_weights_and_tta_flags(tmp_path):
     result = run_python(["train.py", "--strategy=off", "--optimizer=momentum",
                          "--weights_format=fixed16:12", "--rounding=nearest",
                          "--model=binary_mlp", "--epochs=1",
-                         "--steps_per_epoch=3", f"--model_dir={tmp_path}"])
+                         "--steps_per_epoch=3", "--eval_tta=ten_crop",
+                         f"--model_dir={tmp_path}"])
     assert "stored as fixed16:12, nearest rounding" in result.stdout
+    assert "with ten_crop test-time averaging" in result.stdout
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["eval_tta"] == "ten_crop"
+    assert 0.0 <= saved["tta_accuracy"] <= 1.0
     float64 = run_python(["train.py", "--precision=float64",
                           "--weights_format=fixed16:12",
                           f"--model_dir={tmp_path / 'f64'}"], check=False)

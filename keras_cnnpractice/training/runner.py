@@ -28,6 +28,7 @@ class TrainConfig:
     optimizer: str = "adam"
     weights_format: str = "float"
     rounding: str = "stochastic"
+    eval_tta: str = "none"
     model_dir: str = "runs/mnist_cnn"
     export_dir: Optional[str] = None
     seed: int = 0
@@ -67,14 +68,39 @@ def _make_optimizer(name, learning_rate):
                      f"Received: optimizer={name!r}")
 
 
+def _tta_accuracy(model, images, labels, policy):
+    """Test accuracy with class scores averaged over `policy`'s views.
+
+    The views keep the model's input size: "ten_crop" crops it from the
+    images enlarged by 256/224 (AlexNet's 256 -> 224), "multi_scale" from
+    the short side resized to ResNet's scales times size/224.
+    """
+    import numpy as np
+
+    from keras_cnnpractice import tta
+    size = images.shape[1]
+    kwargs = {}
+    if policy == "ten_crop":
+        import tensorflow as tf
+        big = round(size * 256 / 224)
+        images = tf.image.resize(images, (big, big)).numpy()
+        kwargs = {"size": size}
+    elif policy == "multi_scale":
+        kwargs = {"size": size, "scales": sorted(
+            {max(size, round(size * s / 224)) for s in tta.DEFAULT_SCALES})}
+    scores = tta.predict_tta(model, images, policy, **kwargs)
+    return float(np.mean(np.argmax(scores, axis=-1) == labels))
+
+
 def train(config):
     """Trains, evaluates and exports as `config` says.
 
     Returns:
         A dict with `test_accuracy`, `initial_epoch`, `replicas`,
         `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
-        after the first, validation included, over its steps), `export_dir`
-        and `export_max_abs_diff`.
+        after the first, validation included, over its steps), `export_dir`,
+        `export_max_abs_diff`, `eval_tta` and `tta_accuracy` (None without
+        test-time averaging).
     """
     from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
     if (parse_weights_format(config.weights_format) is not None
@@ -156,6 +182,12 @@ def train(config):
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
           flush=True)
+    tta_accuracy = None
+    if config.eval_tta != "none":
+        tta_accuracy = _tta_accuracy(model, x_test.astype(np.float32), y_test,
+                                     config.eval_tta)
+        print(f"Test accuracy: {accuracy:.4f} plain, {tta_accuracy:.4f} with "
+              f"{config.eval_tta} test-time averaging", flush=True)
 
     export_dir = training.export_saved_model(model,
                                              config.resolved_export_dir())
@@ -171,6 +203,7 @@ def train(config):
               "epoch_seconds": timer.epoch_seconds,
               "seconds_per_step": (epoch_seconds / steps_per_epoch
                                    if epoch_seconds else None),
-              "export_dir": str(export_dir), "export_max_abs_diff": max_diff}
+              "export_dir": str(export_dir), "export_max_abs_diff": max_diff,
+              "eval_tta": config.eval_tta, "tta_accuracy": tta_accuracy}
     _write_json_atomic(model_dir / "result.json", result)
     return result
