@@ -59,9 +59,12 @@ def augmentation_policy(name, seed=None, input_shape=None,
                                      round(size * 480 / 224)),
                          crop=size, seed=seed),
             keras.layers.RandomFlip("horizontal", seed=seed),
+            # Keras's saturation factor v means a multiplier v / (1 - v)
+            # (0.5: unchanged): these bounds are multipliers 0.8 and 1.2.
             keras.layers.RandomColorJitter(
                 value_range=value_range, brightness_factor=0.2,
-                contrast_factor=0.2, saturation_factor=0.2, seed=seed),
+                contrast_factor=0.2,
+                saturation_factor=(0.8 / 1.8, 1.2 / 2.2), seed=seed),
             # The ImageNet components are for pixels in [0, 1].
             PCALighting(0.1, [v * (high - low) for v in IMAGENET_EIGENVALUES],
                         IMAGENET_EIGENVECTORS, seed=seed),

@@ -78,6 +78,18 @@ def test_natural_policy_keeps_size_in_both_placements(tmp_path):
         augmentation_policy("natural", input_shape=(28, 28, 1))
 
 
+def test_natural_policy_keeps_colors():
+    # A flat orange image: scale, flip, contrast and brightness keep its
+    # channel spread; saturation jitter scales it by 0.8..1.2, PCA lighting
+    # moves it a little. (Keras's saturation factor 0.2 alone would grey
+    # it out: its 0.5 is the identity.)
+    images = np.broadcast_to(np.float32([200, 120, 40]), (16, 32, 32, 3))
+    policy = augmentation_policy("natural", seed=2, input_shape=(32, 32, 3))
+    out = policy(np.ascontiguousarray(images)).numpy()
+    spread = out.max(axis=-1) - out.min(axis=-1)
+    assert np.all((spread > 0.6 * 160) & (spread < 1.4 * 160))
+
+
 def test_unknown_policy():
     with pytest.raises(ValueError, match="valid names: digits, natural, none"):
         augmentation_policy("natural-ish")
