@@ -291,7 +291,7 @@ def predict_tta(model, data, policy="ten_crop", size=None,
 
     `data` is read one batch of `batch_size` images at a time; the views of
     that batch (for "multi_scale", of one scale at a time) are flattened to
-    `(batch * views, h, w, C)` and given to `model.predict_on_batch` in
+    `(batch * views, h, w, C)` and given to `model.predict` in
     chunks of `views_per_step`, and the outputs are summed per image. Memory
     therefore holds one batch's views of one scale, never all views of the
     dataset. The average is of whatever the model outputs: probabilities
@@ -334,10 +334,10 @@ def predict_tta(model, data, policy="ten_crop", size=None,
                                   antialias):
             num, per_image = group.shape[0], group.shape[1]
             flat = tf.reshape(group, (num * per_image, *group.shape[2:]))
-            outputs = np.concatenate([
-                np.asarray(model.predict_on_batch(
-                    flat[start:start + views_per_step]), "float64")
-                for start in range(0, num * per_image, views_per_step)])
+            # model.predict, not predict_on_batch: under MirroredStrategy
+            # Keras's predict_on_batch returns each replica's rows twice.
+            outputs = np.asarray(model.predict(
+                flat, batch_size=views_per_step, verbose=0), "float64")
             total = total + outputs.reshape(
                 num, per_image, *outputs.shape[1:]).sum(axis=1)
             count += per_image

@@ -72,7 +72,9 @@ def test_precision_policy(tmp_path):
 
 
 def test_fixed_point_weights_and_tta_flags(tmp_path):
-    result = run_python(["train.py", "--strategy=off", "--optimizer=momentum",
+    # Mirrored: the test-time views go through the distributed model too.
+    result = run_python(["train.py", "--strategy=mirrored",
+                         "--optimizer=momentum",
                          "--weights_format=fixed16:12", "--rounding=nearest",
                          "--model=binary_mlp", "--epochs=1",
                          "--steps_per_epoch=3", "--eval_tta=ten_crop",
