@@ -1,8 +1,10 @@
-"""What the augmentation layers share: input checks, ranges and batching."""
+"""What the augmentation layers share: input checks, ranges, batching and
+the symbolic output spec."""
 
 import math
 import numbers
 
+import keras
 import tensorflow as tf
 
 
@@ -61,3 +63,15 @@ def symmetric_range(value, name):
     raise ValueError(
         f"`{name}` must be a finite number or a (lo, hi) pair of finite "
         f"numbers. Received: {name}={value!r}")
+
+
+class ImageAugmentation(keras.layers.Layer):
+    """Base of the geometric augmentation layers: symbolic inputs are
+    checked with `check_images`' messages, and the output keeps the input
+    dtype (Keras's default spec would say the compute dtype)."""
+
+    def compute_output_spec(self, inputs, training=True):
+        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
+                     type(self).__name__)
+        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
+                                 dtype=inputs.dtype)

@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_cnnpractice.layers._augment import ImageAugmentation
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
@@ -98,7 +99,7 @@ def distortion_coordinates(height, width, k1, k2):
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class LensDistortion(keras.layers.Layer):
+class LensDistortion(ImageAugmentation):
     """Random radial lens distortion with per-sample `k1`, `k2`.
 
     Output pixel at normalized radius `r` from the centre samples the input
@@ -180,14 +181,6 @@ class LensDistortion(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def compute_output_spec(self, inputs, training=True):
-        # Validates symbolic inputs with check_images' messages and keeps
-        # the input dtype (the default spec would say compute_dtype).
-        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
-                     "LensDistortion")
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
-                                 dtype=inputs.dtype)
 
     def get_config(self):
         config = super().get_config()

@@ -5,6 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_cnnpractice.layers._augment import ImageAugmentation
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
@@ -96,7 +97,7 @@ def affine_matrices(height, width, rotation=0.0, shear=0.0, scale=0.0,
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class RandomAffine(keras.layers.Layer):
+class RandomAffine(ImageAugmentation):
     """Random rotation, shear, zoom, aspect, translation and flip, fused.
 
     Every geometric part is drawn per sample, composed into one 3x3 matrix
@@ -248,14 +249,6 @@ class RandomAffine(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
-
-    def compute_output_spec(self, inputs, training=True):
-        # Validates symbolic inputs with check_images' messages and keeps
-        # the input dtype (the default spec would say compute_dtype).
-        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
-                     "RandomAffine")
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
-                                 dtype=inputs.dtype)
 
     def get_config(self):
         config = super().get_config()

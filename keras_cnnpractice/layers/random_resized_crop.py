@@ -5,6 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
+from keras_cnnpractice.layers._augment import ImageAugmentation
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
@@ -53,7 +54,7 @@ def crop_boxes_to_normalized(boxes, height, width):
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class RandomResizedCrop(keras.layers.Layer):
+class RandomResizedCrop(ImageAugmentation):
     """Random crop of random area and aspect ratio, resized to a fixed size.
 
     Training (`training=True`, as in `fit`): per sample, draw 10 candidate
@@ -205,14 +206,6 @@ class RandomResizedCrop(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-3], self.height, self.width,
                 input_shape[-1])
-
-    def compute_output_spec(self, inputs, training=True):
-        # Validates symbolic inputs with check_images' messages and keeps
-        # the input dtype (the default spec would say compute_dtype).
-        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
-                     "RandomResizedCrop")
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
-                                 dtype=inputs.dtype)
 
     def get_config(self):
         config = super().get_config()

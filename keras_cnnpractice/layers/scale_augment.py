@@ -3,6 +3,7 @@
 import keras
 import tensorflow as tf
 
+from keras_cnnpractice.layers._augment import ImageAugmentation
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
@@ -27,7 +28,7 @@ def resized_shape(height, width, short_side):
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class ScaleAugment(keras.layers.Layer):
+class ScaleAugment(ImageAugmentation):
     """Scale augmentation: short side resized to a random L, random crop.
 
     Training (`training=True`, as in `fit`): per sample, the short side is
@@ -180,14 +181,6 @@ class ScaleAugment(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-3], self.crop, self.crop,
                 input_shape[-1])
-
-    def compute_output_spec(self, inputs, training=True):
-        # Validates symbolic inputs with check_images' messages and keeps
-        # the input dtype (the default spec would say compute_dtype).
-        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
-                     "ScaleAugment")
-        return keras.KerasTensor(self.compute_output_shape(inputs.shape),
-                                 dtype=inputs.dtype)
 
     def get_config(self):
         config = super().get_config()
