@@ -101,3 +101,14 @@ def sign_conv2d(x, f, strides, dilations, padding):
                         j * dilations[1]::strides[1]][:, :out_h, :out_w]
             out += window @ fs[:, i, j, :].T
     return out, (out_h, out_w), (pad_top, pad_left)
+
+
+def values_with_zeros_and_nans(rng, shape):
+    """Uniform float32 values in [-1, 1) with exact zeros, -0.0 and NaNs
+    sprinkled: the sign cases every bit-packing test must cover."""
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = 0.0
+    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = -0.0
+    flat[rng.integers(0, flat.size, flat.size // 20 + 1)] = np.nan
+    return x

@@ -47,20 +47,10 @@ def test_conv_reference_by_hand():
     np.testing.assert_array_equal(out[0, :, :, 0], [[4]])
 
 
-def _values(rng, shape):
-    """Uniform values in [-1, 1) with exact zeros, -0.0 and NaNs sprinkled."""
-    x = rng.uniform(-1, 1, shape).astype(np.float32)
-    flat = x.reshape(-1)
-    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = 0.0
-    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = -0.0
-    flat[rng.integers(0, flat.size, flat.size // 20 + 1)] = np.nan
-    return x
-
-
 @pytest.mark.parametrize("word_bits", [32, 64])
 @pytest.mark.parametrize("depth", [1, 31, 33, 64, 100, 130, 3000])
 def test_bitpack_matches_numpy(word_bits, depth):
-    x = _values(np.random.default_rng(depth), (2, 3, depth))
+    x = ref.values_with_zeros_and_nans(np.random.default_rng(depth), (2, 3, depth))
     got = xnor.bitpack(x, word_bits=word_bits).numpy()
     want = ref.bitpack(x.reshape(-1, depth), word_bits)
     assert got.dtype == np.dtype(f"int{word_bits}")
@@ -69,7 +59,7 @@ def test_bitpack_matches_numpy(word_bits, depth):
 
 
 def test_bitpack_half_bfloat16_and_other_axis():
-    x = _values(np.random.default_rng(1), (5, 70))
+    x = ref.values_with_zeros_and_nans(np.random.default_rng(1), (5, 70))
     for dtype in (tf.float16, tf.bfloat16, tf.float64):
         xd = tf.cast(x, dtype)
         want = ref.bitpack(tf.cast(xd, tf.float32).numpy(), 32)
@@ -85,7 +75,7 @@ def test_bitpack_half_bfloat16_and_other_axis():
                                        (40, 31, 2085)])
 def test_xnor_matmul_equals_sign_arithmetic(word_bits, m, n, depth):
     rng = np.random.default_rng(m * n + depth)
-    a, b = _values(rng, (m, depth)), _values(rng, (n, depth))
+    a, b = ref.values_with_zeros_and_nans(rng, (m, depth)), ref.values_with_zeros_and_nans(rng, (n, depth))
     pa = xnor.bitpack(a, word_bits=word_bits)
     pb = xnor.bitpack(b, word_bits=word_bits)
     want = ref.signs(a) @ ref.signs(b).T
@@ -96,7 +86,7 @@ def test_xnor_matmul_equals_sign_arithmetic(word_bits, m, n, depth):
 
 def test_pack_dense_kernel_matches_a_dense_layer():
     rng = np.random.default_rng(3)
-    x, kernel = _values(rng, (9, 45)), _values(rng, (45, 20))
+    x, kernel = ref.values_with_zeros_and_nans(rng, (9, 45)), ref.values_with_zeros_and_nans(rng, (45, 20))
     got = xnor.xnor_matmul(xnor.bitpack(x), xnor.pack_dense_kernel(kernel), 45)
     np.testing.assert_array_equal(got.numpy(),
                                   ref.signs(x) @ ref.signs(kernel))
@@ -121,8 +111,8 @@ def test_xnor_conv2d_equals_sign_convolution(case):
     (channels, word_bits, batch, (in_h, in_w), (kh, kw), strides, dilations,
      padding, out_channels) = case
     rng = np.random.default_rng(channels * out_channels)
-    x = _values(rng, (batch, in_h, in_w, channels))
-    f = _values(rng, (out_channels, kh, kw, channels))
+    x = ref.values_with_zeros_and_nans(rng, (batch, in_h, in_w, channels))
+    f = ref.values_with_zeros_and_nans(rng, (out_channels, kh, kw, channels))
     want, _, _ = ref.sign_conv2d(x, f, strides, dilations, padding)
     px = xnor.bitpack(x, word_bits=word_bits)
     pf = xnor.bitpack(f, word_bits=word_bits)
@@ -135,7 +125,7 @@ def test_xnor_conv2d_equals_sign_convolution(case):
 
 def test_pack_conv_kernel_and_graph_shape_inference():
     rng = np.random.default_rng(4)
-    x, kernel = _values(rng, (2, 9, 9, 70)), _values(rng, (3, 3, 70, 6))
+    x, kernel = ref.values_with_zeros_and_nans(rng, (2, 9, 9, 70)), ref.values_with_zeros_and_nans(rng, (3, 3, 70, 6))
     px = xnor.bitpack(x, word_bits=64)
     pk = xnor.pack_conv_kernel(kernel, word_bits=64)
     conv = tf.function(lambda a, b: xnor.xnor_conv2d(a, b, 70, 2, "valid"))
@@ -147,7 +137,7 @@ def test_pack_conv_kernel_and_graph_shape_inference():
 
 
 def test_ops_have_no_gradient():
-    x = tf.constant(_values(np.random.default_rng(5), (3, 40)))
+    x = tf.constant(ref.values_with_zeros_and_nans(np.random.default_rng(5), (3, 40)))
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = tf.reduce_sum(xnor.xnor_matmul(xnor.bitpack(x), xnor.bitpack(x), 40))

@@ -58,16 +58,6 @@ def library(tmp_path_factory):
 # GPU kernels against the references
 
 
-def _random_values(rng, shape):
-    """Uniform values in [-1, 1) with exact zeros, -0.0 and NaNs sprinkled."""
-    x = rng.uniform(-1, 1, shape).astype(np.float32)
-    flat = x.reshape(-1)
-    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = 0.0
-    flat[rng.integers(0, flat.size, flat.size // 10 + 1)] = -0.0
-    flat[rng.integers(0, flat.size, flat.size // 20 + 1)] = np.nan
-    return x
-
-
 def _bitpack_gpu(cupy, library, dtype_code, word_bits, x_device, outer,
                  depth):
     words = -(-depth // word_bits)
@@ -90,7 +80,7 @@ def test_harness_compiles(library):
                                          (7, 100), (2, 130), (1000, 3000)])
 def test_bitpack_float32(library, word_bits, outer, depth):
     cupy = _gpu()
-    x = _random_values(np.random.default_rng(depth), (outer, depth))
+    x = ref.values_with_zeros_and_nans(np.random.default_rng(depth), (outer, depth))
     x[0, -1] = np.nan  # NaN -> bit 1, in the last (partial) word
     got = _bitpack_gpu(cupy, library, 0, word_bits, cupy.asarray(x), outer,
                        depth)
@@ -101,7 +91,7 @@ def test_bitpack_float32(library, word_bits, outer, depth):
 def test_bitpack_half_and_bfloat16(library, word_bits):
     cupy = _gpu()
     outer, depth = 6, 130
-    x = _random_values(np.random.default_rng(word_bits), (outer, depth))
+    x = ref.values_with_zeros_and_nans(np.random.default_rng(word_bits), (outer, depth))
     x[0, :4] = [np.inf, -np.inf, 1e-30, -1e-30]  # +-1e-30 is +-0 in half
     x16 = x.astype(np.float16)
     got = _bitpack_gpu(cupy, library, 1, word_bits, cupy.asarray(x16), outer,
@@ -122,8 +112,8 @@ def test_bitpack_half_and_bfloat16(library, word_bits):
 def test_xnor_matmul(library, word_bits, m, n, depth):
     cupy = _gpu()
     rng = np.random.default_rng(m * n + depth)
-    a = _random_values(rng, (m, depth))
-    b = _random_values(rng, (n, depth))
+    a = ref.values_with_zeros_and_nans(rng, (m, depth))
+    b = ref.values_with_zeros_and_nans(rng, (n, depth))
     # Named, so the device buffers live until the call returns.
     pa = cupy.asarray(ref.bitpack(a, word_bits))
     pb = cupy.asarray(ref.bitpack(b, word_bits))
@@ -155,8 +145,8 @@ def test_xnor_conv2d(library, case):
      padding, out_channels) = case
     cupy = _gpu()
     rng = np.random.default_rng(channels * out_channels)
-    x = _random_values(rng, (batch, in_h, in_w, channels))
-    f = _random_values(rng, (out_channels, kh, kw, channels))
+    x = ref.values_with_zeros_and_nans(rng, (batch, in_h, in_w, channels))
+    f = ref.values_with_zeros_and_nans(rng, (out_channels, kh, kw, channels))
     want, (out_h, out_w), (pad_top, pad_left) = ref.sign_conv2d(
         x, f, strides, dilations, padding)
     # Named, so the device buffers live until the call returns.
