@@ -66,9 +66,25 @@ def symmetric_range(value, name):
 
 
 class ImageAugmentation(keras.layers.Layer):
-    """Base of the geometric augmentation layers: symbolic inputs are
-    checked with `check_images`' messages, and the output keeps the input
-    dtype (Keras's default spec would say the compute dtype)."""
+    """Base of the geometric augmentation layers: `call` checks the images,
+    draws a transformation per sample (`get_random_transformation`) and
+    applies it (`transform_images`); symbolic inputs are checked with
+    `check_images`' messages, and the output keeps the input dtype (Keras's
+    default spec would say the compute dtype)."""
+
+    def passes_through(self, images, training):
+        """True where the images are returned unchanged (default: at
+        inference)."""
+        return not training
+
+    def call(self, inputs, training=True):
+        images = check_images(inputs, type(self).__name__)
+        if self.passes_through(images, training):
+            return images
+        batch, single = as_batch(images)
+        transformation = self.get_random_transformation(
+            batch, training=bool(training))
+        return restore(self.transform_images(batch, transformation), single)
 
     def compute_output_spec(self, inputs, training=True):
         check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),

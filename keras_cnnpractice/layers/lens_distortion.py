@@ -171,14 +171,6 @@ class LensDistortion(ImageAugmentation):
         outputs = tf.ensure_shape(tf.cast(outputs, batch.dtype), batch.shape)
         return restore(outputs, single)
 
-    def call(self, inputs, training=True):
-        images = check_images(inputs, "LensDistortion")
-        if not training:
-            return images
-        batch, single = as_batch(images)
-        transformation = self.get_random_transformation(batch, training=True)
-        return restore(self.transform_images(batch, transformation), single)
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 

@@ -239,14 +239,6 @@ class RandomAffine(ImageAugmentation):
             fill_mode=self.fill_mode.upper())
         return restore(tf.ensure_shape(outputs, batch.shape), single)
 
-    def call(self, inputs, training=True):
-        images = check_images(inputs, "RandomAffine")
-        if not training:
-            return images
-        batch, single = as_batch(images)
-        transformation = self.get_random_transformation(batch, training=True)
-        return restore(self.transform_images(batch, transformation), single)
-
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 

@@ -197,11 +197,8 @@ class RandomResizedCrop(ImageAugmentation):
             (batch.shape[0], self.height, self.width, batch.shape[3]))
         return restore(outputs, single)
 
-    def call(self, inputs, training=True):
-        batch, single = as_batch(check_images(inputs, "RandomResizedCrop"))
-        transformation = self.get_random_transformation(
-            batch, training=bool(training))
-        return restore(self.transform_images(batch, transformation), single)
+    def passes_through(self, images, training):
+        return False  # inference crops the central box
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-3], self.height, self.width,

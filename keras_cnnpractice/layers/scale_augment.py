@@ -170,13 +170,10 @@ class ScaleAugment(ImageAugmentation):
             (batch.shape[0], self.crop, self.crop, batch.shape[3]))
         return restore(outputs, single)
 
-    def call(self, inputs, training=True):
-        batch, single = as_batch(check_images(inputs, "ScaleAugment"))
-        if not training and tuple(batch.shape[1:3]) == (self.crop, self.crop):
-            return inputs
-        transformation = self.get_random_transformation(
-            batch, training=bool(training))
-        return restore(self.transform_images(batch, transformation), single)
+    def passes_through(self, images, training):
+        # At inference, images that already have the crop size.
+        return not training and tuple(images.shape[-3:-1]) == (self.crop,
+                                                               self.crop)
 
     def compute_output_shape(self, input_shape):
         return (*tuple(input_shape)[:-3], self.crop, self.crop,
