@@ -24,3 +24,15 @@ def build(out_dir, kernel="stochastic_round", archs=("80", "90")):
                     "-x", "cu", str(HERE / f"{kernel}_harness.cu.cc"),
                     "-o", str(out)], check=True)
     return out
+
+
+def cupy_or_skip():
+    """CuPy, or a pytest skip where it or a CUDA device is missing."""
+    import pytest
+    cupy = pytest.importorskip("cupy")
+    try:
+        if cupy.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no CUDA device")
+    except cupy.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no CUDA device")
+    return cupy

@@ -19,16 +19,6 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 
 
-def _gpu():
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
-    return cupy
-
-
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     if shutil.which("nvcc") is None:
@@ -50,7 +40,7 @@ def test_harness_compiles(library):
 @pytest.mark.parametrize("rounding", ["stochastic", "nearest"])
 @pytest.mark.parametrize("n", [1, 7, 1_000_003])
 def test_gpu_matches_numpy_reference(library, rounding, n):
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     x = np.random.default_rng(n).uniform(-3, 3, n).astype(np.float32)
     x[:1] = np.nan if n > 1 else x[:1]
     dx, dy = cupy.asarray(x), cupy.empty(n, cupy.float32)
@@ -64,7 +54,7 @@ def test_gpu_matches_numpy_reference(library, rounding, n):
 
 
 def test_gpu_half_and_bfloat16(library):
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     x = (np.arange(-64, 64) + 0.5).astype(np.float32) / 16  # exact ties
     dx = cupy.asarray(x.astype(np.float16))
     dy = cupy.empty_like(dx)

@@ -22,16 +22,6 @@ from tests.gpu import harness
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 
-def _gpu():
-    cupy = pytest.importorskip("cupy")
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            pytest.skip("no CUDA device")
-    except cupy.cuda.runtime.CUDARuntimeError:
-        pytest.skip("no CUDA device")
-    return cupy
-
-
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     if shutil.which("nvcc") is None:
@@ -79,7 +69,7 @@ def test_harness_compiles(library):
 @pytest.mark.parametrize("outer,depth", [(1, 1), (3, 31), (5, 33), (4, 64),
                                          (7, 100), (2, 130), (1000, 3000)])
 def test_bitpack_float32(library, word_bits, outer, depth):
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     x = ref.values_with_zeros_and_nans(np.random.default_rng(depth), (outer, depth))
     x[0, -1] = np.nan  # NaN -> bit 1, in the last (partial) word
     got = _bitpack_gpu(cupy, library, 0, word_bits, cupy.asarray(x), outer,
@@ -89,7 +79,7 @@ def test_bitpack_float32(library, word_bits, outer, depth):
 
 @pytest.mark.parametrize("word_bits", [32, 64])
 def test_bitpack_half_and_bfloat16(library, word_bits):
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     outer, depth = 6, 130
     x = ref.values_with_zeros_and_nans(np.random.default_rng(word_bits), (outer, depth))
     x[0, :4] = [np.inf, -np.inf, 1e-30, -1e-30]  # +-1e-30 is +-0 in half
@@ -110,7 +100,7 @@ def test_bitpack_half_and_bfloat16(library, word_bits):
                                        (70, 65, 100), (37, 129, 130),
                                        (64, 31, 2085), (3000, 3000, 70)])
 def test_xnor_matmul(library, word_bits, m, n, depth):
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     rng = np.random.default_rng(m * n + depth)
     a = ref.values_with_zeros_and_nans(rng, (m, depth))
     b = ref.values_with_zeros_and_nans(rng, (n, depth))
@@ -143,7 +133,7 @@ CONV_CASES = [
 def test_xnor_conv2d(library, case):
     (channels, word_bits, batch, (in_h, in_w), (kh, kw), strides, dilations,
      padding, out_channels) = case
-    cupy = _gpu()
+    cupy = harness.cupy_or_skip()
     rng = np.random.default_rng(channels * out_channels)
     x = ref.values_with_zeros_and_nans(rng, (batch, in_h, in_w, channels))
     f = ref.values_with_zeros_and_nans(rng, (out_channels, kh, kw, channels))
