@@ -22,6 +22,7 @@ from tests.gpu import harness
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 
+
 @pytest.fixture(scope="module")
 def library(tmp_path_factory):
     if shutil.which("nvcc") is None:
