@@ -52,6 +52,9 @@ flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
                    "Initial learning rate (cosine decay to 0 over the run).",
                    lower_bound=0.0)
+flags.DEFINE_float("l2", _DEFAULTS.l2,
+                   "L2 penalty coefficient on every kernel (weight decay "
+                   "through the loss); 0 for none.", lower_bound=0.0)
 flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, OPTIMIZERS,
                   "adam, sgd, or momentum (SGD with momentum 0.9).")
 flags.DEFINE_string("weights_format", _DEFAULTS.weights_format,

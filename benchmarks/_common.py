@@ -96,45 +96,5 @@ def run_train_jobs(jobs, work_dir):
 
 def write_svg_plot(name, series, title, ylabel):
     """Writes results/NAME.svg: one line per {label: [y per epoch]}."""
-    width, height, margin = 640, 400, 60
-    ys = [y for values in series.values() for y in values]
-    top = max(ys) * 1.05 or 1.0
-    epochs = max(len(v) for v in series.values())
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-              "#8c564b", "#e377c2"]
-
-    def point(i, y):
-        x = margin + (width - 2 * margin) * i / max(epochs - 1, 1)
-        return x, height - margin - (height - 2 * margin) * y / top
-
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '
-             f'height="{height}" font-family="sans-serif" font-size="12">',
-             f'<text x="{width / 2}" y="20" text-anchor="middle">{title}'
-             '</text>',
-             f'<line x1="{margin}" y1="{height - margin}" x2="{width - margin}"'
-             f' y2="{height - margin}" stroke="black"/>',
-             f'<line x1="{margin}" y1="{margin}" x2="{margin}" '
-             f'y2="{height - margin}" stroke="black"/>',
-             f'<text x="{width / 2}" y="{height - 20}" text-anchor="middle">'
-             'epoch</text>',
-             f'<text x="15" y="{height / 2}" transform="rotate(-90 15 '
-             f'{height / 2})" text-anchor="middle">{ylabel}</text>']
-    for k in range(5):
-        y = top * k / 4
-        _, py = point(0, y)
-        parts.append(f'<text x="{margin - 5}" y="{py + 4}" text-anchor="end">'
-                     f'{y:.3g}</text>')
-    for i in range(epochs):
-        px, _ = point(i, 0)
-        parts.append(f'<text x="{px}" y="{height - margin + 15}" '
-                     f'text-anchor="middle">{i + 1}</text>')
-    for n, (label, values) in enumerate(series.items()):
-        color = colors[n % len(colors)]
-        pts = " ".join("%.1f,%.1f" % point(i, y) for i, y in enumerate(values))
-        parts.append(f'<polyline fill="none" stroke="{color}" '
-                     f'stroke-width="2" points="{pts}"/>')
-        parts.append(f'<text x="{width - margin + 5 - 140}" '
-                     f'y="{margin + 15 * n}" fill="{color}">{label}</text>')
-    parts.append("</svg>")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.svg").write_text("\n".join(parts) + "\n")
+    from keras_cnnpractice.plots import line_plot
+    line_plot(RESULTS / f"{name}.svg", series, title, ylabel=ylabel)

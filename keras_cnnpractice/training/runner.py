@@ -25,6 +25,7 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
     learning_rate: float = 1e-3
+    l2: float = 0.0
     optimizer: str = "adam"
     weights_format: str = "float"
     rounding: str = "stochastic"
@@ -152,6 +153,8 @@ def train(config):
     with strategy.scope():
         model = models.create_model(config.model, x_train.shape[1:],
                                     num_classes)
+        if config.l2:
+            training.add_l2(model, config.l2)
         optimizer = _make_optimizer(config.optimizer, learning_rate)
         model.compile(optimizer=optimizer,
                       loss="sparse_categorical_crossentropy",
