@@ -1,13 +1,10 @@
 """Timing and reporting helpers shared by the benchmark scripts."""
 
-import csv
 import json
 import os
 import pathlib
 import platform
 import statistics
-import subprocess
-import sys
 import time
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -65,32 +62,21 @@ def run_train_jobs(jobs, work_dir):
             stopped keeps what it finished.
 
     Returns:
-        {name: result.json's dict plus `history` (history.csv's columns as
-        lists, one value per epoch)}, or {name: {"error": last log line}}.
+        {name: `keras_cnnpractice.training.jobs.run_train_job`'s dict}:
+        result.json plus `history` (history.csv's columns as lists, one
+        value per epoch), or {"error": last log line, "returncode": ...}.
     """
+    from keras_cnnpractice.training.jobs import run_train_job
+
+    def log(line):
+        print(line, flush=True)
+
     results = {}
     for name, job_flags in jobs.items():
-        model_dir = os.path.join(work_dir, name)
-        saved = os.path.join(model_dir, "result.json")
-        if os.path.exists(saved):
-            print(f"reusing {saved}", flush=True)
-        else:
-            cmd = [sys.executable, str(ROOT / "train.py"), *job_flags,
-                   f"--model_dir={model_dir}"]
-            print("running:", " ".join(cmd[1:]), flush=True)
-            done = subprocess.run(cmd, cwd=ROOT, capture_output=True,
-                                  text=True, check=False)
-            if done.returncode != 0:
-                tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-                results[name] = {"error": " ".join(tail)}
-                print(f"  {name} failed: {results[name]['error']}")
-                continue
-        with open(saved) as f:
-            results[name] = json.load(f)
-        with open(os.path.join(model_dir, "history.csv")) as f:
-            rows = list(csv.DictReader(f))
-        results[name]["history"] = {
-            key: [float(row[key]) for row in rows] for key in rows[0]}
+        results[name] = run_train_job(job_flags, os.path.join(work_dir, name),
+                                      log=log)
+        if "error" in results[name]:
+            print(f"  {name} failed: {results[name]['error']}")
     return results
 
 
