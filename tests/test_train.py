@@ -53,6 +53,8 @@ def test_run_writes_everything(trained):
     assert any((model_dir / "logs").rglob("events.out.tfevents.*"))
     history = (model_dir / "history.csv").read_text().splitlines()
     assert history[0].split(",")[0] == "epoch" and len(history) == 3
+    assert (model_dir / "loss.svg").is_file()
+    assert (model_dir / "accuracy.svg").is_file()
     assert (model_dir / "export" / "saved_model.pb").is_file()
     result = json.loads((model_dir / "result.json").read_text())
     assert result["replicas"] == 2 and result["export_max_abs_diff"] <= 1e-5

@@ -3,10 +3,12 @@
 from keras_cnnpractice.training.checkpoints import EpochCheckpoint
 from keras_cnnpractice.training.checkpoints import latest_checkpoint
 from keras_cnnpractice.training.checkpoints import restore_latest
+from keras_cnnpractice.training.curves import plot_training_curves
 from keras_cnnpractice.training.export import export_saved_model
 from keras_cnnpractice.training.fixed_point_weights import store_weights_in_fixed_point
 from keras_cnnpractice.training.regularization import add_l2
 from keras_cnnpractice.training.timing import EpochTimer
 
 __all__ = ["EpochCheckpoint", "EpochTimer", "add_l2", "export_saved_model",
-           "latest_checkpoint", "restore_latest", "store_weights_in_fixed_point"]
+           "latest_checkpoint", "plot_training_curves", "restore_latest",
+           "store_weights_in_fixed_point"]

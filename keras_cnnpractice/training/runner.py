@@ -181,6 +181,7 @@ def train(config):
                                              append=True),
                    keras.callbacks.TensorBoard(str(model_dir / "logs"))])
     epoch_seconds = timer.steady_epoch_seconds()
+    training.plot_training_curves(model_dir / "history.csv")
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
