@@ -18,6 +18,7 @@ from absl import flags
 
 from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
 from keras_cnnpractice.data.sources import DATASET_NAMES
+from keras_cnnpractice.data.subsets import parse_classes
 from keras_cnnpractice.models import list_models
 from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
 from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
@@ -35,6 +36,13 @@ flags.DEFINE_integer("num_devices", None,
                      lower_bound=1)
 flags.DEFINE_enum("dataset", _DEFAULTS.dataset, DATASET_NAMES,
                   "Training data.")
+flags.DEFINE_string("classes", _DEFAULTS.classes,
+                    "Train and test on these classes only, relabelled "
+                    "0..k-1 in the order given: '5-9' or '0,2,4' (default: "
+                    "all).")
+flags.DEFINE_integer("train_examples_per_class", None,
+                     "Keep a seeded random subset of this many training "
+                     "examples per class (default: all).", lower_bound=1)
 flags.DEFINE_enum("model", _DEFAULTS.model, list_models(), "Model to train.")
 flags.DEFINE_enum("augment", _DEFAULTS.augment, AUGMENTATION_POLICIES,
                   "Training augmentation policy.")
@@ -68,6 +76,15 @@ flags.DEFINE_enum("eval_tta", _DEFAULTS.eval_tta,
                   ["none", "flip", "ten_crop", "multi_scale"],
                   "Also report test accuracy with class scores averaged over "
                   "test-time views (keras_cnnpractice.tta).")
+
+
+@flags.validator("classes")
+def _check_classes(value):
+    try:
+        parse_classes(value)
+    except ValueError as err:
+        raise flags.ValidationError(str(err)) from err
+    return True
 
 
 @flags.validator("weights_format")

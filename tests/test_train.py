@@ -30,6 +30,7 @@ def trained(tmp_path_factory):
     ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
     ("--weights_format=fixed8", "weights_format must be 'float' or"),
     ("--optimizer=lbfgs", "--optimizer=lbfgs: value should be one of"),
+    ("--classes=5-x", "classes must be a comma-separated list"),
 ])
 def test_bad_flags_give_one_line_error(flag, message):
     result = run_python(["train.py", flag], check=False)

@@ -18,6 +18,8 @@ class TrainConfig:
     strategy: str = "mirrored"
     num_devices: Optional[int] = None
     dataset: str = "mnist5k"
+    classes: str = ""
+    train_examples_per_class: Optional[int] = None
     model: str = "mnist_cnn"
     augment: str = "digits"
     precision: str = "float32"
@@ -129,6 +131,19 @@ def train(config):
 
     (x_train, y_train), (x_test, y_test), num_classes = data.load_dataset(
         config.dataset)
+    classes = data.parse_classes(config.classes)
+    if classes:
+        if max(classes) >= num_classes:
+            raise ValueError(f"--classes names class {max(classes)}, but "
+                             f"{config.dataset} has {num_classes} classes")
+        x_train, y_train = data.select_classes(x_train, y_train, classes)
+        x_test, y_test = data.select_classes(x_test, y_test, classes)
+        num_classes = len(classes)
+    if config.train_examples_per_class:
+        x_train, y_train = data.take_per_class(
+            x_train, y_train, config.train_examples_per_class, config.seed)
+    print(f"Data: {config.dataset}, {num_classes} classes, {len(x_train)} "
+          f"training and {len(x_test)} test images", flush=True)
     # The input pipeline stays float32 whatever the model's precision.
     augment = data.augmentation_policy(config.augment, seed=config.seed,
                                        input_shape=x_train.shape[1:])
