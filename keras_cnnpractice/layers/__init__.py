@@ -4,6 +4,7 @@ from keras_cnnpractice.layers.asymmetric_conv2d import AsymmetricConv2D
 from keras_cnnpractice.layers.binary_conv2d import BinaryConv2D
 from keras_cnnpractice.layers.binary_dense import BinaryDense
 from keras_cnnpractice.layers.bottleneck import Bottleneck
+from keras_cnnpractice.layers.drop_connect import DropConnect
 from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.lens_distortion import LensDistortion
 from keras_cnnpractice.layers.local_response_normalization import (
@@ -16,11 +17,13 @@ from keras_cnnpractice.layers.random_affine import RandomAffine
 from keras_cnnpractice.layers.random_resized_crop import RandomResizedCrop
 from keras_cnnpractice.layers.scale_augment import ScaleAugment
 from keras_cnnpractice.layers.stacked_conv2d import StackedConv2D
+from keras_cnnpractice.layers.stochastic_depth import StochasticDepth
 from keras_cnnpractice.layers.xnor_conv2d import XnorConv2D
 from keras_cnnpractice.layers.xnor_dense import XnorDense
 
 __all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
-           "InceptionModule", "LensDistortion", "LocalResponseNormalization",
-           "PCALighting", "PositionBias", "QuantConv2D", "QuantDense",
-           "RandomAffine", "RandomResizedCrop", "ScaleAugment", "StackedConv2D",
-           "XnorConv2D", "XnorDense"]
+           "DropConnect", "InceptionModule", "LensDistortion",
+           "LocalResponseNormalization", "PCALighting", "PositionBias",
+           "QuantConv2D", "QuantDense", "RandomAffine", "RandomResizedCrop",
+           "ScaleAugment", "StackedConv2D", "StochasticDepth", "XnorConv2D",
+           "XnorDense"]
