@@ -3,6 +3,7 @@
 import keras
 
 from keras_cnnpractice.layers import _conv_args as args
+from keras_cnnpractice.layers.stochastic_depth import StochasticDepth
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
@@ -20,7 +21,11 @@ class Bottleneck(keras.layers.Layer):
     when the channel count or the stride changes) and the activation follows
     the sum. `strides` applies to the first 1x1, as in `keras.applications`'
     ResNet50, whose blocks this reproduces exactly with `reduction=4,
-    batch_norm=True`.
+    batch_norm=True`. `survival_probability` routes the residual sum
+    through `StochasticDepth` (Huang et al., "Deep Networks with
+    Stochastic Depth", 2016): in training the main branch is kept for each
+    sample with that probability (and divided by it), at inference the
+    block is the plain residual block.
 
     Args:
         filters: output channels.
@@ -32,6 +37,9 @@ class Bottleneck(keras.layers.Layer):
         batch_norm: BatchNormalization after every convolution.
         activation: the nonlinearity.
         use_bias, kernel_initializer, kernel_regularizer: as in `Conv2D`.
+        survival_probability: None, or (with `residual=True`) the
+            probability in (0, 1] that the main branch survives a training
+            step for a sample (stochastic depth).
         **kwargs: base `Layer` arguments.
 
     Input shape:
@@ -44,7 +52,7 @@ class Bottleneck(keras.layers.Layer):
     def __init__(self, filters, reduction=2, kernel_size=3, residual=False,
                  strides=1, batch_norm=False, activation="relu", use_bias=True,
                  kernel_initializer="he_normal", kernel_regularizer=None,
-                 **kwargs):
+                 survival_probability=None, **kwargs):
         super().__init__(**kwargs)
         args.check_positive_int("filters", filters)
         args.check_positive_int("reduction", reduction)
@@ -53,6 +61,11 @@ class Bottleneck(keras.layers.Layer):
         if filters % reduction:
             raise ValueError("reduction must divide filters. Received: "
                              f"filters={filters}, reduction={reduction}")
+        if survival_probability is not None and not residual:
+            raise ValueError(
+                "survival_probability (stochastic depth) needs residual=True. "
+                f"Received: survival_probability={survival_probability!r}, "
+                f"residual={residual!r}")
         self.filters = filters
         self.reduction = reduction
         self.kernel_size = kernel_size
@@ -67,6 +80,11 @@ class Bottleneck(keras.layers.Layer):
             + args.conv_unit(self, inner, kernel_size, "conv")
             + args.conv_unit(self, filters, 1, "expand", activate=not residual))
         self.shortcut = []
+        self.survival_probability = survival_probability
+        self.stochastic_depth = (
+            None if survival_probability is None else StochasticDepth(
+                survival_probability, dtype=self.dtype_policy,
+                name="stochastic_depth"))
         self.post = ([keras.layers.Activation(self.activation,
                                               dtype=self.dtype_policy,
                                               name="out_act")]
@@ -80,11 +98,16 @@ class Bottleneck(keras.layers.Layer):
                                            strides=self.strides,
                                            activate=False)
             args.build_chain(self.shortcut, input_shape)
+        if self.stochastic_depth is not None:
+            self.stochastic_depth.build([out_shape, out_shape])
         args.build_chain(self.post, out_shape)
 
     def call(self, inputs, training=None):
         x = args.call_chain(self.main, inputs, training)
-        if self.residual:
+        if self.stochastic_depth is not None:
+            shortcut = args.call_chain(self.shortcut, inputs, training)
+            x = self.stochastic_depth([shortcut, x], training=training)
+        elif self.residual:
             x = x + args.call_chain(self.shortcut, inputs, training)
         return args.call_chain(self.post, x, training)
 
@@ -106,5 +129,6 @@ class Bottleneck(keras.layers.Layer):
                        "kernel_size": self.kernel_size,
                        "residual": self.residual, "strides": self.strides,
                        "batch_norm": self.batch_norm,
+                       "survival_probability": self.survival_probability,
                        **args.serialize_common(self)})
         return config
