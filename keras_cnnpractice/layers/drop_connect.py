@@ -44,7 +44,8 @@ class DropConnect(keras.layers.Wrapper):
         rate: probability of dropping each weight, in [0, 1). 0 makes the
             wrapper the identity.
         seed: integer seed of the wrapper's `keras.random.SeedGenerator`.
-        **kwargs: base layer keyword arguments, such as `name`.
+        **kwargs: base layer keyword arguments, such as `name`; `dtype`
+            defaults to the wrapped layer's dtype policy.
 
     Input shape:
         That of the wrapped layer.
@@ -54,6 +55,9 @@ class DropConnect(keras.layers.Wrapper):
     """
 
     def __init__(self, layer, rate, seed=None, **kwargs):
+        if isinstance(layer, keras.layers.Layer):
+            # The wrapper casts the inputs: by default as the wrapped layer.
+            kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
         if (isinstance(rate, bool) or not isinstance(rate, numbers.Real)
                 or not math.isfinite(rate) or not 0 <= rate < 1):
@@ -85,8 +89,18 @@ class DropConnect(keras.layers.Wrapper):
         kernel = self._kernel_variable()
         masked = keras.random.dropout(kernel.value, self.rate,
                                       seed=self.seed_generator)
-        with keras.StatelessScope(state_mapping=[(kernel, masked)]):
-            return self.layer(inputs, training=training)
+        with keras.StatelessScope(state_mapping=[(kernel, masked)],
+                                  collect_losses=True) as scope:
+            outputs = self.layer(inputs, training=training)
+        # The scope holds back what the call added: apply it here (an
+        # activity regularizer's loss, updates of other variables).
+        for loss in scope.losses:
+            self.add_loss(loss)
+        for variable in self.layer.variables:
+            value = scope.get_current_value(variable)
+            if variable is not kernel and value is not None:
+                variable.assign(value)
+        return outputs
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)

@@ -168,3 +168,26 @@ for v in model.trainable_variables:
 print("replicas in sync")
 """
     assert "replicas in sync" in run_python(["-c", script]).stdout
+
+
+def test_dtype_policy_follows_the_wrapped_layer():
+    x = np.random.default_rng(4).normal(size=(2, 6, 6, 3))
+    layer = DropConnect(keras.layers.Conv2D(4, 3, dtype="float64"), 0.5)
+    assert layer.compute_dtype == "float64"
+    for training in (True, False):
+        assert layer(x, training=training).dtype == "float64"
+    mixed = DropConnect(keras.layers.Dense(3, dtype="mixed_bfloat16"), 0.5)
+    y = mixed(x[:, 0, 0].astype("float32"), training=True)
+    assert y.dtype == "bfloat16" and mixed.layer.kernel.dtype == "float32"
+
+
+def test_wrapped_layers_activity_loss_is_kept_in_training():
+    # l2 activity regularizer: 0.01 * sum(y^2) / batch, on the output the
+    # masked kernel gave.
+    layer = DropConnect(keras.layers.Dense(3, activity_regularizer="l2"), 0.5,
+                        seed=2)
+    x = np.random.default_rng(5).normal(size=(4, 6)).astype("float32")
+    for training in (True, False):
+        y = layer(x, training=training).numpy().astype("float64")
+        (loss,) = layer.losses
+        assert float(loss) == pytest.approx(0.01 * np.sum(y**2) / 4, rel=1e-5)
