@@ -19,7 +19,6 @@ reported on one line, with exit status 2.
 """
 
 import os
-import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
@@ -27,6 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from keras_cnnpractice._cli import first_line as _first_line  # noqa: E402
+from keras_cnnpractice._cli import flags_parser  # noqa: E402
 from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES  # noqa: E402
 
 PROG = "augment_preview"
@@ -48,15 +49,6 @@ class PreviewError(Exception):
     """A problem with the user's input or output, reported on one line."""
 
 
-def _first_line(err):
-    """The first line of an error's message, without TensorFlow's
-    `{{function_node ...}}` prefix and `[Op:...]` suffix."""
-    text = getattr(err, "message", None) or str(err) or type(err).__name__
-    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\].*$", "", text.strip().splitlines()[0])
-    return text.strip() or type(err).__name__
-
-
 def load_square(path, size):
     """IMAGE as a `(size, size, 3)` float32 tensor in [0, 255]: the central
     square of the short side, resized (bilinear, antialiased)."""
@@ -67,21 +59,17 @@ def load_square(path, size):
         raise PreviewError(f"cannot read image {path}: "
                            f"{err.strerror or _first_line(err)}") from err
     import tensorflow as tf
+
+    from keras_cnnpractice.data.image_folder import center_square
+    from keras_cnnpractice.data.image_folder import decode_image_bytes
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False)
+        image = decode_image_bytes(data)
     except tf.errors.OpError as err:
         raise PreviewError(
             f"cannot read image {path}: {_first_line(err)}") from err
-    height, width = int(image.shape[0]), int(image.shape[1])
-    if min(height, width) < 1:
+    if min(int(image.shape[0]), int(image.shape[1])) < 1:
         raise PreviewError(f"cannot read image {path}: it has no pixels")
-    side = min(height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    square = tf.cast(image[top:top + side, left:left + side], tf.float32)
-    if side != size:
-        square = tf.image.resize(square, (size, size), method="bilinear",
-                                 antialias=True)
-    return tf.clip_by_value(square, 0.0, 255.0)
+    return center_square(image, size)
 
 
 def augment_grid(image, policy, rows, cols, seed=None):
@@ -132,15 +120,6 @@ def write_png_atomic(path, grid):
                            f"{err.strerror or _first_line(err)}") from err
 
 
-def parse_flags(argv):
-    """absl parsing, with a bad flag reported on one line (exit status 2)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as err:
-        print(f"{PROG}: error: {_first_line(err)}", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv):
     if len(argv) != 2:
         print(f"{PROG}: error: give exactly one IMAGE file (got "
@@ -160,4 +139,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=flags_parser(PROG))
