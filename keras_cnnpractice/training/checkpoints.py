@@ -24,6 +24,20 @@ def latest_checkpoint(directory):
     return max(found) if found else (0, None)
 
 
+def save_weights_atomic(model, path):
+    """`model.save_weights(path)` through a temporary name and a rename.
+
+    Args:
+        model: a Keras model.
+        path: a file name ending in `.weights.h5`; its directory must exist.
+    """
+    path = pathlib.Path(path)
+    stem = path.name[:-len(".weights.h5")]
+    tmp = path.with_name(f"{stem}.tmp-{os.getpid()}.weights.h5")
+    model.save_weights(tmp, overwrite=True)
+    os.replace(tmp, path)
+
+
 def restore_latest(model, directory):
     """Loads the newest checkpoint in `directory` into a compiled `model`.
 
@@ -58,10 +72,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"epoch-{epoch + 1}.weights.h5"
-        tmp = self.directory / f"epoch-{epoch + 1}.tmp-{os.getpid()}.weights.h5"
-        self.model.save_weights(tmp, overwrite=True)
-        os.replace(tmp, final)
+        save_weights_atomic(self.model,
+                            self.directory / f"epoch-{epoch + 1}.weights.h5")
         kept = sorted((int(m.group(1)), m.group(0)) for m in
                       map(_NAME.match, os.listdir(self.directory)) if m)
         for _, name in kept[:-self.max_to_keep]:
