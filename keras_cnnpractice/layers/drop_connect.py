@@ -40,7 +40,8 @@ class DropConnect(keras.layers.Wrapper):
 
     Args:
         layer: the layer to wrap; it must have (or create in `build`) a
-            `kernel` variable.
+            `kernel` variable, else ValueError (when wrapping a built layer,
+            or when the wrapper is built).
         rate: probability of dropping each weight, in [0, 1). 0 makes the
             wrapper the identity.
         seed: integer seed of the wrapper's `keras.random.SeedGenerator`.
