@@ -13,3 +13,20 @@ from keras_cnnpractice.data.subsets import take_per_class
 __all__ = ["AUGMENTATION_POLICIES", "DATASET_NAMES", "augmentation_policy",
            "load_dataset", "load_mnist5k", "make_dataset", "parse_classes",
            "select_classes", "take_per_class"]
+
+from keras_cnnpractice.data.cifar import cifar10_binary  # noqa: E402
+from keras_cnnpractice.data.cifar import cifar100_binary  # noqa: E402
+from keras_cnnpractice.data.image_folder import IMAGE_EXTENSIONS  # noqa: E402
+from keras_cnnpractice.data.image_folder import image_folder  # noqa: E402
+from keras_cnnpractice.data.keras_datasets import KERAS_DATASET_NAMES  # noqa: E402
+from keras_cnnpractice.data.keras_datasets import keras_dataset  # noqa: E402
+from keras_cnnpractice.data.packed import PackedInfo  # noqa: E402
+from keras_cnnpractice.data.packed import packed  # noqa: E402
+from keras_cnnpractice.data.packed import packed_info  # noqa: E402
+from keras_cnnpractice.data.packing import pack_dataset  # noqa: E402
+from keras_cnnpractice.data.synthetic import synthetic  # noqa: E402
+
+__all__ += ["IMAGE_EXTENSIONS", "KERAS_DATASET_NAMES", "PackedInfo",
+            "cifar100_binary", "cifar10_binary", "image_folder",
+            "keras_dataset", "pack_dataset", "packed", "packed_info",
+            "synthetic"]
