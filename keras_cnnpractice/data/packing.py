@@ -332,7 +332,9 @@ def pack_dataset(source, out_dir, size=None, resize="short_side", shard_mb=256,
                          f"shard_mb={shard_mb!r}")
     out_dir = os.path.abspath(os.path.expanduser(os.fspath(out_dir)))
     src = parse_source(source, split)
-    args = {"source": src.name, "split": split, "size": size,
+    args = {"source": src.name,
+            "split": None if src.name.startswith("folder:") else
+            split or "train", "size": size,
             "resize": resize if size is not None else None,
             "format": format, "shard_mb": shard_mb}
     info = _existing(out_dir, args, src, overwrite)

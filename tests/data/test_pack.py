@@ -275,6 +275,10 @@ def test_cifar10_and_mnist5k_sources(tmp_path):
     x, y = arrays(packed(tmp_path / "m"))
     np.testing.assert_array_equal(x, x_test)
     np.testing.assert_array_equal(y, y_test)
+    # The default split is "train", whether named or not.
+    pack_dataset(f"cifar10:{tmp_path}", tmp_path / "c10-train")
+    assert pack_dataset(f"cifar10:{tmp_path}", tmp_path / "c10-train",
+                        split="train")[1]
 
 
 @pytest.mark.parametrize("kwargs, match", [
