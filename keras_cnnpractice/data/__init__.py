@@ -3,6 +3,7 @@
 from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
 from keras_cnnpractice.data.augmentation import augmentation_policy
 from keras_cnnpractice.data.mnist5k import load_mnist5k
+from keras_cnnpractice.data.pipeline import build_pipeline
 from keras_cnnpractice.data.pipeline import make_dataset
 from keras_cnnpractice.data.sources import DATASET_NAMES
 from keras_cnnpractice.data.sources import load_dataset
@@ -11,8 +12,8 @@ from keras_cnnpractice.data.subsets import select_classes
 from keras_cnnpractice.data.subsets import take_per_class
 
 __all__ = ["AUGMENTATION_POLICIES", "DATASET_NAMES", "augmentation_policy",
-           "load_dataset", "load_mnist5k", "make_dataset", "parse_classes",
-           "select_classes", "take_per_class"]
+           "build_pipeline", "load_dataset", "load_mnist5k", "make_dataset",
+           "parse_classes", "select_classes", "take_per_class"]
 
 from keras_cnnpractice.data.cifar import cifar10_binary  # noqa: E402
 from keras_cnnpractice.data.cifar import cifar100_binary  # noqa: E402
