@@ -6,14 +6,19 @@ from keras_cnnpractice.data.mnist5k import load_mnist5k
 from keras_cnnpractice.data.pipeline import build_pipeline
 from keras_cnnpractice.data.pipeline import make_dataset
 from keras_cnnpractice.data.sources import DATASET_NAMES
+from keras_cnnpractice.data.sources import DataSource
 from keras_cnnpractice.data.sources import load_dataset
+from keras_cnnpractice.data.sources import open_dataset
+from keras_cnnpractice.data.sources import parse_dataset_spec
 from keras_cnnpractice.data.subsets import parse_classes
 from keras_cnnpractice.data.subsets import select_classes
 from keras_cnnpractice.data.subsets import take_per_class
 
-__all__ = ["AUGMENTATION_POLICIES", "DATASET_NAMES", "augmentation_policy",
-           "build_pipeline", "load_dataset", "load_mnist5k", "make_dataset",
-           "parse_classes", "select_classes", "take_per_class"]
+__all__ = ["AUGMENTATION_POLICIES", "DATASET_NAMES", "DataSource",
+           "augmentation_policy", "build_pipeline", "load_dataset",
+           "load_mnist5k", "make_dataset", "open_dataset",
+           "parse_classes", "parse_dataset_spec", "select_classes",
+           "take_per_class"]
 
 from keras_cnnpractice.data.cifar import cifar10_binary  # noqa: E402
 from keras_cnnpractice.data.cifar import cifar100_binary  # noqa: E402
