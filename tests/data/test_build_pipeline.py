@@ -129,6 +129,11 @@ def test_augmentation_in_the_model_is_returned_not_applied(arrays):
     assert not np.allclose(collect(in_data)[0][0], x)
     assert build_pipeline(arrays, 30, augment=augment, training=False,
                           augment_in="model").model_augmentation is None
+    kept = build_pipeline(arrays, 30, augment=augment, augment_in="model",
+                          image_dtype=None)
+    assert kept.element_spec[0].dtype == tf.uint8
+    assert build_pipeline(arrays, 30, augment=augment, image_dtype=None
+                          ).element_spec[0].dtype == tf.float32
 
 
 def test_prefetch_to_device_without_gpu_is_a_plain_prefetch(arrays):
