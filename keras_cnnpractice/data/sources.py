@@ -75,6 +75,8 @@ class DataSource:
         num_classes: number of classes (after `classes=`).
         input_shape: `(height, width, channels)` of the images.
         train_size, test_size: number of examples.
+        train_files: the files the training set is read from (empty for
+            in-memory datasets).
         file_based: whether the examples are read from files as training
             goes (a `tf.data.Dataset`), rather than held in memory.
     """
@@ -86,6 +88,7 @@ class DataSource:
     input_shape: tuple
     train_size: int
     test_size: int
+    train_files: tuple = ()
 
     @property
     def file_based(self):
@@ -126,7 +129,8 @@ def _first_image_side(train_dir):
 
 
 def _open_files(kind, directory, image_size, seed, ordered):
-    """`(train, test, class_names)` datasets of a file-based spec."""
+    """`(train, test, class_names, training files)` of a file-based
+    spec."""
     from keras_cnnpractice.data import cifar
     from keras_cnnpractice.data.image_folder import image_folder
     from keras_cnnpractice.data.packed import packed
@@ -134,12 +138,19 @@ def _open_files(kind, directory, image_size, seed, ordered):
         reader = cifar.cifar10_binary if kind == "cifar10" else \
             cifar.cifar100_binary
         train, test = reader(directory)
-        return train, test, train.class_names
+        names = (cifar.CIFAR10_FILES if kind == "cifar10"
+                 else cifar.CIFAR100_FILES)["train"]
+        folder = cifar._resolve_dir(  # noqa: SLF001
+            directory, names, "cifar-10-batches-bin" if kind == "cifar10"
+            else "cifar-100-binary")
+        return train, test, train.class_names, tuple(
+            os.path.join(folder, name) for name in names)
     train_dir, test_dir = _split_dirs(kind, directory)
     if kind == "folder":
         size = image_size or _first_image_side(train_dir)
         train = image_folder(train_dir, size=size)
         test = image_folder(test_dir, size=size)
+        files = train.file_paths
     else:
         if image_size is not None:
             raise ValueError("--image_size applies to folder: datasets; a "
@@ -151,11 +162,12 @@ def _open_files(kind, directory, image_size, seed, ordered):
             raise ValueError(f"The packs {train_dir} and {test_dir} hold "
                              f"images of different shapes: "
                              f"{train.info.shape} and {test.info.shape}")
+        files = tuple(train.info.shard_paths())
     if train.class_names != test.class_names:
         raise ValueError(f"The training and test sets of {kind}:{directory} "
                          f"have different classes: {train.class_names} and "
                          f"{test.class_names}")
-    return train, test, train.class_names
+    return train, test, train.class_names, files
 
 
 def _labels(ds):
@@ -226,9 +238,9 @@ def open_dataset(spec, image_size=None, seed=0, classes=None,
             shape, num_classes = SYNTHETIC["shape"], SYNTHETIC["num_classes"]
             train = synthetic(SYNTHETIC["train"], shape, num_classes, seed=0)
             test = synthetic(SYNTHETIC["test"], shape, num_classes, seed=1)
-        class_names = None
+        files = ()
     else:
-        train, test, class_names = _open_files(
+        train, test, class_names, files = _open_files(
             kind, directory, image_size, seed,
             ordered=bool(classes or train_examples_per_class))
         num_classes = len(class_names)
@@ -259,7 +271,7 @@ def open_dataset(spec, image_size=None, seed=0, classes=None,
     if classes:
         num_classes = len(classes)
     return DataSource(spec, train, test, num_classes, tuple(input_shape),
-                      *sizes)
+                      *sizes, train_files=files)
 
 
 def load_dataset(name):

@@ -1,5 +1,7 @@
 """open_dataset: dataset specs for train.py --dataset=."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -60,6 +62,7 @@ def test_folder_resizes_mixed_sizes_and_subsets(folder):
     source = open_dataset(f"folder:{folder}")
     assert source.file_based and source.input_shape == (20, 20, 3)
     assert (source.train_size, source.test_size) == (12, 4)
+    assert len(source.train_files) == 12
     batch = next(iter(build_pipeline(source.train, 12, seed=0)))
     assert batch[0].shape == (12, 20, 20, 3)
     small = open_dataset(f"folder:{folder}", image_size=8, classes=[1],
@@ -81,6 +84,8 @@ def test_packed_splits(folder, tmp_path):
     source = open_dataset(f"packed:{tmp_path / 'p'}", seed=1)
     assert source.input_shape == (10, 10, 3) and source.num_classes == 2
     assert (source.train_size, source.test_size) == (12, 4)
+    assert [os.path.basename(p) for p in source.train_files] == [
+        "shard-00000.raw"]
     x, y = source.test_arrays(limit=3)
     assert x.shape == (3, 10, 10, 3) and x.dtype == np.uint8
     with pytest.raises(ValueError, match="applies to folder: datasets"):
