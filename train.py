@@ -94,6 +94,9 @@ def _check_weights_format(value):
     except ValueError as err:
         raise flags.ValidationError(str(err)) from err
     return True
+flags.DEFINE_bool("sanity_checks", _DEFAULTS.sanity_checks,
+                  "Before training: compare the initial loss with ln(classes) "
+                  "and check that the model can overfit 20 examples.")
 flags.DEFINE_string("model_dir", _DEFAULTS.model_dir,
                     "Checkpoints, TensorBoard logs and flags.json go here.")
 flags.DEFINE_string("export_dir", None,

@@ -183,3 +183,20 @@ def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     assert "Epoch 1/3" not in log and "Epoch 2/3" in log and "Epoch 3/3" in log
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["initial_epoch"] == 1
+
+
+def test_sanity_checks_and_explosion_guard_on_a_huge_learning_rate(tmp_path):
+    result = run_python(["train.py", "--strategy=off", "--sanity_checks",
+                         "--optimizer=sgd", "--learning_rate=50",
+                         "--epochs=2", "--steps_per_epoch=4",
+                         f"--model_dir={tmp_path}"])
+    assert "Sanity check, initial loss: OK" in result.stdout
+    assert "Training stopped: Loss exploded" in result.stdout
+    assert "probably too high" in result.stdout
+    saved = json.loads((tmp_path / "result.json").read_text())
+    sanity = saved["sanity_checks"]
+    assert abs(sanity["expected"] - np.log(10)) < 1e-9
+    assert sanity["initial_loss_ok"] and not sanity["overfit_ok"]
+    assert saved["exploded"].startswith("loss")
+    # The restored (initial) weights were still exported.
+    assert (tmp_path / "export" / "saved_model.pb").is_file()

@@ -4,11 +4,15 @@ from keras_cnnpractice.training.checkpoints import EpochCheckpoint
 from keras_cnnpractice.training.checkpoints import latest_checkpoint
 from keras_cnnpractice.training.checkpoints import restore_latest
 from keras_cnnpractice.training.curves import plot_training_curves
+from keras_cnnpractice.training.explosion_guard import ExplosionGuard
 from keras_cnnpractice.training.export import export_saved_model
 from keras_cnnpractice.training.fixed_point_weights import store_weights_in_fixed_point
 from keras_cnnpractice.training.regularization import add_l2
+from keras_cnnpractice.training.sanity import check_initial_loss
+from keras_cnnpractice.training.sanity import overfit_tiny
 from keras_cnnpractice.training.timing import EpochTimer
 
-__all__ = ["EpochCheckpoint", "EpochTimer", "add_l2", "export_saved_model",
-           "latest_checkpoint", "plot_training_curves", "restore_latest",
+__all__ = ["EpochCheckpoint", "EpochTimer", "ExplosionGuard", "add_l2",
+           "check_initial_loss", "export_saved_model", "latest_checkpoint",
+           "overfit_tiny", "plot_training_curves", "restore_latest",
            "store_weights_in_fixed_point"]

@@ -32,6 +32,7 @@ class TrainConfig:
     weights_format: str = "float"
     rounding: str = "stochastic"
     eval_tta: str = "none"
+    sanity_checks: bool = False
     model_dir: str = "runs/mnist_cnn"
     export_dir: Optional[str] = None
     seed: int = 0
@@ -93,6 +94,22 @@ def _tta_accuracy(model, images, labels, policy):
             {max(size, round(size * s / 224)) for s in tta.DEFAULT_SCALES})}
     scores = tta.predict_tta(model, images, policy, **kwargs)
     return float(np.mean(np.argmax(scores, axis=-1) == labels))
+
+
+def _sanity_checks(model, train_ds):
+    """The initial-loss and overfit-20-examples checks, printed and returned
+    for result.json; the model itself is left as it was."""
+    from keras_cnnpractice import training
+    initial = training.check_initial_loss(model, train_ds)
+    print(f"Sanity check, initial loss: {initial.message}", flush=True)
+    overfit = training.overfit_tiny(model, train_ds, n=20)
+    print(f"Sanity check, overfitting 20 examples: {overfit.message}",
+          flush=True)
+    return {"initial_loss": initial.data_loss, "expected": initial.expected,
+            "regularization_loss": initial.regularization_loss,
+            "initial_loss_ok": initial.ok, "overfit_accuracy":
+            overfit.final_accuracy, "overfit_epochs": overfit.epochs_run,
+            "overfit_ok": overfit.ok}
 
 
 def train(config):
@@ -186,15 +203,22 @@ def train(config):
         print(f"Resuming from the checkpoint of epoch {initial_epoch} "
               f"in {checkpoint_dir}", flush=True)
 
+    sanity = _sanity_checks(model, train_ds) if config.sanity_checks else None
+
     timer = training.EpochTimer()
+    # Before the checkpoint callback, so that after an explosion it saves
+    # the restored weights.
+    guard = training.ExplosionGuard()
     model.fit(
         train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
         steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
-        callbacks=[training.EpochCheckpoint(checkpoint_dir), timer,
+        callbacks=[guard, training.EpochCheckpoint(checkpoint_dir), timer,
                    # Per-epoch metrics, appended across resumed runs.
                    keras.callbacks.CSVLogger(str(model_dir / "history.csv"),
                                              append=True),
                    keras.callbacks.TensorBoard(str(model_dir / "logs"))])
+    if guard.exploded:
+        print(f"Training stopped: {guard.message}", flush=True)
     epoch_seconds = timer.steady_epoch_seconds()
     training.plot_training_curves(model_dir / "history.csv")
 
@@ -223,6 +247,7 @@ def train(config):
               "seconds_per_step": (epoch_seconds / steps_per_epoch
                                    if epoch_seconds else None),
               "export_dir": str(export_dir), "export_max_abs_diff": max_diff,
-              "eval_tta": config.eval_tta, "tta_accuracy": tta_accuracy}
+              "eval_tta": config.eval_tta, "tta_accuracy": tta_accuracy,
+              "exploded": guard.reason, "sanity_checks": sanity}
     _write_json_atomic(model_dir / "result.json", result)
     return result
