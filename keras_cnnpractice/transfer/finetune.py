@@ -154,6 +154,42 @@ def _compile(model, assignment, multipliers, base, loss, metrics):
                   loss=loss, metrics=list(metrics))
 
 
+def _setup(model, groups, base_lr, multipliers, optimizer, default_group):
+    """Checks the arguments; `(multipliers, base optimizer, assignment)`."""
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"model must be a keras.Model. Received: model={model!r}")
+    multipliers = check_multipliers(
+        DEFAULT_MULTIPLIERS if multipliers is None else multipliers)
+    if default_group is not None and default_group not in multipliers:
+        raise ValueError("default_group must be None or one of "
+                         f"{sorted(multipliers)}. Received: "
+                         f"default_group={default_group!r}")
+    base = _base_optimizer(optimizer, base_lr)
+    return (multipliers, base,
+            _assign_layers(model, groups, multipliers, default_group))
+
+
+def compile_with_groups(model, groups, base_lr=None, multipliers=None,
+                        optimizer="adam", default_group="pretrained",
+                        loss="sparse_categorical_crossentropy",
+                        metrics=("accuracy",)):
+    """Freezes and compiles `model` as `fine_tune` does, without fitting.
+
+    For a training loop of one's own, or to resume: compile, then
+    `training.restore_latest(model, checkpoint_dir)` (which restores every
+    group's optimizer state), then `model.fit(..., initial_epoch=...)`.
+    Arguments as for `fine_tune`.
+
+    Returns:
+        The `LRMultiplierOptimizer` the model was compiled with.
+    """
+    multipliers, base, assignment = _setup(model, groups, base_lr,
+                                           multipliers, optimizer,
+                                           default_group)
+    _compile(model, assignment, multipliers, base, loss, metrics)
+    return model.optimizer
+
+
 def fine_tune(model, train_data, groups, base_lr=None, multipliers=None,
               epochs=10, validation_data=None, optimizer="adam",
               multi_stage=False, stage1_max_epochs=20, stage1_patience=2,
@@ -223,18 +259,11 @@ def fine_tune(model, train_data, groups, base_lr=None, multipliers=None,
             unlisted layers with `default_group=None`, bad multipliers or
             rates, or `multi_stage=True` without a "new" group.
     """
-    if not isinstance(model, keras.Model):
-        raise ValueError(f"model must be a keras.Model. Received: model={model!r}")
-    multipliers = check_multipliers(
-        DEFAULT_MULTIPLIERS if multipliers is None else multipliers)
-    if default_group is not None and default_group not in multipliers:
-        raise ValueError("default_group must be None or one of "
-                         f"{sorted(multipliers)}. Received: "
-                         f"default_group={default_group!r}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1. Received: epochs={epochs}")
-    base = _base_optimizer(optimizer, base_lr)
-    assignment = _assign_layers(model, groups, multipliers, default_group)
+    multipliers, base, assignment = _setup(model, groups, base_lr,
+                                           multipliers, optimizer,
+                                           default_group)
     callbacks = list(callbacks or [])
 
     def fit(stage_multipliers, stage_epochs, extra_callbacks):

@@ -6,6 +6,9 @@ import pytest
 import tensorflow as tf
 
 from keras_cnnpractice import models
+from keras_cnnpractice.training import EpochCheckpoint
+from keras_cnnpractice.training import restore_latest
+from keras_cnnpractice.transfer import compile_with_groups
 from keras_cnnpractice.transfer import fine_tune
 from keras_cnnpractice.transfer import replace_head
 
@@ -120,6 +123,24 @@ def test_multi_stage_stops_at_max_epochs_without_a_plateau():
                          stage1_max_epochs=3, stage1_patience=5, loss="mse",
                          metrics=())
     assert len(first.history["loss"]) == 3
+
+
+def test_compile_with_groups_then_resume_from_a_checkpoint(tmp_path):
+    groups = {"frozen": ["early"], "new": ["head"]}
+    model = _model()
+    compile_with_groups(model, groups, base_lr=0.01, loss="mse", metrics=())
+    model.fit(_dataset(16), epochs=2, verbose=0,
+              callbacks=[EpochCheckpoint(tmp_path)])
+    fresh = _model(seed=3)
+    optimizer = compile_with_groups(fresh, groups, base_lr=0.01, loss="mse",
+                                    metrics=())
+    assert not fresh.get_layer("early").trainable
+    assert restore_latest(fresh, tmp_path) == 2
+    assert int(optimizer.iterations) == 4
+    for a, b in zip(model.optimizer.variables, optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(model.weights, fresh.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
 @pytest.mark.parametrize("kwargs, match", [
