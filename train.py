@@ -24,6 +24,7 @@ from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
 from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
 from keras_cnnpractice.training.runner import OPTIMIZERS
 from keras_cnnpractice.training.runner import TrainConfig
+from keras_cnnpractice.training.transfer_run import TRANSFER_MODES
 
 _DEFAULTS = TrainConfig()
 
@@ -94,6 +95,24 @@ def _check_weights_format(value):
     except ValueError as err:
         raise flags.ValidationError(str(err)) from err
     return True
+flags.DEFINE_string("init_from", _DEFAULTS.init_from,
+                    "Start from a pretrained network: a .keras file, a "
+                    "train.py model_dir (its newest checkpoint) or one of "
+                    "its epoch-N.weights.h5 checkpoints.")
+flags.DEFINE_enum("transfer", _DEFAULTS.transfer, TRANSFER_MODES,
+                  "With --init_from: 'finetune' (pretrained layers at 0.01x "
+                  "and the new head at 0.1x the learning rate), "
+                  "'multistage' (the new head alone first, until its loss "
+                  "plateaus, then finetune), or 'features' (a linear "
+                  "classifier on cached features of the frozen network).")
+flags.DEFINE_integer("new_head_classes", None,
+                     "With --init_from: replace the classifier by a new one "
+                     "with this many classes (default: only when the data "
+                     "has another number of classes).", lower_bound=2)
+flags.DEFINE_string("feature_layer", _DEFAULTS.feature_layer,
+                    "With --transfer=features: the layer whose activations "
+                    "are the features (default: the one before the "
+                    "classifier).")
 flags.DEFINE_bool("sanity_checks", _DEFAULTS.sanity_checks,
                   "Before training: compare the initial loss with ln(classes) "
                   "and check that the model can overfit 20 examples.")

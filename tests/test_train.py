@@ -200,3 +200,42 @@ def test_sanity_checks_and_explosion_guard_on_a_huge_learning_rate(tmp_path):
     assert saved["exploded"].startswith("loss")
     # The restored (initial) weights were still exported.
     assert (tmp_path / "export" / "saved_model.pb").is_file()
+
+
+@pytest.fixture(scope="module")
+def pretrained_on_0_to_4(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("digits0-4")
+    run_python(["train.py", "--strategy=off", "--classes=0-4", "--epochs=1",
+                "--steps_per_epoch=5", f"--model_dir={model_dir}"])
+    return model_dir
+
+
+@pytest.mark.parametrize("mode", ["finetune", "multistage", "features"])
+def test_transfer_from_a_train_py_run(pretrained_on_0_to_4, tmp_path, mode):
+    import h5py
+    result = run_python(["train.py", "--strategy=off", "--classes=5-9",
+                         "--train_examples_per_class=4", "--epochs=2",
+                         f"--init_from={pretrained_on_0_to_4}",
+                         "--new_head_classes=5", f"--transfer={mode}",
+                         f"--model_dir={tmp_path}"])
+    assert f"Transfer: {mode} from" in result.stdout
+    assert "new layers: new_head" in result.stdout
+    assert ("Stage 1: trained the new head alone" in result.stdout) == (
+        mode == "multistage")
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["export_max_abs_diff"] <= 1e-5
+    if mode == "features":
+        index = json.loads((tmp_path / "features" / "index.json").read_text())
+        assert index["complete"] and index["count"] == 20
+    else:
+        checkpoint = tmp_path / "checkpoints" / "epoch-2.weights.h5"
+        with h5py.File(checkpoint) as f:  # the new head: 128 -> 5 classes
+            assert f["layers/dense_1/vars/0"].shape == (128, 5)
+
+
+def test_transfer_flags_are_checked(pretrained_on_0_to_4, tmp_path):
+    result = run_python(["train.py", "--classes=5-9", "--new_head_classes=3",
+                         f"--init_from={pretrained_on_0_to_4}",
+                         f"--model_dir={tmp_path}"], check=False)
+    assert result.returncode == 2
+    assert "--new_head_classes=3, but the training data has 5" in result.stderr

@@ -31,6 +31,10 @@ class TrainConfig:
     optimizer: str = "adam"
     weights_format: str = "float"
     rounding: str = "stochastic"
+    init_from: str = ""
+    transfer: str = "finetune"
+    new_head_classes: Optional[int] = None
+    feature_layer: str = ""
     eval_tta: str = "none"
     sanity_checks: bool = False
     model_dir: str = "runs/mnist_cnn"
@@ -123,8 +127,11 @@ def train(config):
         test-time averaging).
     """
     from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
-    if (parse_weights_format(config.weights_format) is not None
-            and config.precision == "float64"):
+    fixed_point = parse_weights_format(config.weights_format) is not None
+    if fixed_point and config.init_from:
+        raise ValueError("--weights_format=fixed... does not combine with "
+                         "--init_from (the transfer optimizers)")
+    if fixed_point and config.precision == "float64":
         raise ValueError("--weights_format=fixed... stores float32 weights on "
                          "a fixed-point grid; it does not combine with "
                          "--precision=float64")
@@ -138,6 +145,7 @@ def train(config):
     import tensorflow as tf
 
     from keras_cnnpractice import data, models, training
+    from keras_cnnpractice.training import transfer_run
 
     print(f"Strategy: {type(strategy).__name__}, "
           f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
@@ -182,23 +190,53 @@ def train(config):
     # the same schedule.
     learning_rate = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    transferring = bool(config.init_from)
+    features_only = transferring and config.transfer == "features"
     with strategy.scope():
-        model = models.create_model(config.model, x_train.shape[1:],
-                                    num_classes)
-        if config.l2:
+        if transferring:
+            model, new_layers = transfer_run.pretrained_model(
+                config.init_from, num_classes, config.new_head_classes)
+            print(f"Transfer: {config.transfer} from {config.init_from}; "
+                  f"new layers: {', '.join(new_layers) or 'none'}",
+                  flush=True)
+        else:
+            model = models.create_model(config.model, x_train.shape[1:],
+                                        num_classes)
+        if config.l2 and not features_only:
             training.add_l2(model, config.l2)
         optimizer = _make_optimizer(config.optimizer, learning_rate)
-        model.compile(optimizer=optimizer,
-                      loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
-        fixed = training.store_weights_in_fixed_point(
-            model, optimizer, config.weights_format, config.rounding)
-        if fixed:
-            print(f"Weights: {fixed} variables stored as "
-                  f"{config.weights_format}, {config.rounding} rounding",
-                  flush=True)
         checkpoint_dir = model_dir / "checkpoints"
-        initial_epoch = training.restore_latest(model, checkpoint_dir)
+        if features_only:
+            model = transfer_run.fit_on_features(
+                model, config.feature_layer,
+                data.make_dataset(x_train, y_train, config.batch_size,
+                                  training=False),
+                num_classes, model_dir / "features", config.epochs,
+                config.learning_rate, config.l2)
+            model.compile(loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+        elif transferring:
+            if (config.transfer == "multistage"
+                    and not training.latest_checkpoint(checkpoint_dir)[1]):
+                epochs = transfer_run.train_new_head(
+                    model, new_layers,
+                    _make_optimizer(config.optimizer, config.learning_rate),
+                    train_ds, steps_per_epoch)
+                print(f"Stage 1: trained the new head alone for {epochs} "
+                      "epochs", flush=True)
+            transfer_run.compile_groups(model, new_layers, optimizer)
+        else:
+            model.compile(optimizer=optimizer,
+                          loss="sparse_categorical_crossentropy",
+                          metrics=["accuracy"])
+            fixed = training.store_weights_in_fixed_point(
+                model, optimizer, config.weights_format, config.rounding)
+            if fixed:
+                print(f"Weights: {fixed} variables stored as "
+                      f"{config.weights_format}, {config.rounding} rounding",
+                      flush=True)
+        initial_epoch = (0 if features_only else
+                         training.restore_latest(model, checkpoint_dir))
     if initial_epoch:
         print(f"Resuming from the checkpoint of epoch {initial_epoch} "
               f"in {checkpoint_dir}", flush=True)
@@ -209,18 +247,19 @@ def train(config):
     # Before the checkpoint callback, so that after an explosion it saves
     # the restored weights.
     guard = training.ExplosionGuard()
-    model.fit(
-        train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
-        steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
-        callbacks=[guard, training.EpochCheckpoint(checkpoint_dir), timer,
-                   # Per-epoch metrics, appended across resumed runs.
-                   keras.callbacks.CSVLogger(str(model_dir / "history.csv"),
-                                             append=True),
-                   keras.callbacks.TensorBoard(str(model_dir / "logs"))])
-    if guard.exploded:
-        print(f"Training stopped: {guard.message}", flush=True)
+    if not features_only:  # (features: the classifier is trained already)
+        model.fit(
+            train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
+            steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
+            callbacks=[guard, training.EpochCheckpoint(checkpoint_dir), timer,
+                       # Per-epoch metrics, appended across resumed runs.
+                       keras.callbacks.CSVLogger(str(model_dir / "history.csv"),
+                                                 append=True),
+                       keras.callbacks.TensorBoard(str(model_dir / "logs"))])
+        if guard.exploded:
+            print(f"Training stopped: {guard.message}", flush=True)
+        training.plot_training_curves(model_dir / "history.csv")
     epoch_seconds = timer.steady_epoch_seconds()
-    training.plot_training_curves(model_dir / "history.csv")
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
     print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
