@@ -3,7 +3,9 @@
     python train.py --strategy=mirrored
     python train.py --strategy=off --epochs=3 --model_dir=/tmp/run
 
-Flags are defined here and nowhere else; the run's flags are saved as
+Flags are defined once, in keras_cnnpractice/training/train_flags.py (the
+pipeline doctor, `python -m keras_cnnpractice.doctor`, takes the same
+ones); the run's flags are saved as
 `flags.json` in --model_dir, and a restart with the same --model_dir resumes
 from the last completed epoch.
 """
@@ -16,122 +18,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep INFO noise out of the
 from absl import app
 from absl import flags
 
-from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
-from keras_cnnpractice.data.sources import DATASET_NAMES
-from keras_cnnpractice.data.subsets import parse_classes
-from keras_cnnpractice.models import list_models
-from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
-from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
-from keras_cnnpractice.training.runner import OPTIMIZERS
-from keras_cnnpractice.training.runner import TrainConfig
-from keras_cnnpractice.training.transfer_run import TRANSFER_MODES
-
-_DEFAULTS = TrainConfig()
-
-flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
-                  "tf.distribute strategy (case-insensitive).",
-                  case_sensitive=False)
-flags.DEFINE_integer("num_devices", None,
-                     "Replicas for --strategy=mirrored (on a CPU-only "
-                     "machine the CPU is split into this many; default 2).",
-                     lower_bound=1)
-flags.DEFINE_enum("dataset", _DEFAULTS.dataset, DATASET_NAMES,
-                  "Training data.")
-flags.DEFINE_string("classes", _DEFAULTS.classes,
-                    "Train and test on these classes only, relabelled "
-                    "0..k-1 in the order given: '5-9' or '0,2,4' (default: "
-                    "all).")
-flags.DEFINE_integer("train_examples_per_class", None,
-                     "Keep a seeded random subset of this many training "
-                     "examples per class (default: all).", lower_bound=1)
-flags.DEFINE_enum("model", _DEFAULTS.model, list_models(), "Model to train.")
-flags.DEFINE_enum("augment", _DEFAULTS.augment, AUGMENTATION_POLICIES,
-                  "Training augmentation policy.")
-flags.DEFINE_enum("precision", _DEFAULTS.precision,
-                  ["float64", "float32", "mixed_float16", "mixed_bfloat16"],
-                  "Keras dtype policy: compute dtype (and float32 variables "
-                  "for mixed_*); mixed_float16 gets dynamic loss scaling.")
-flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train.",
-                     lower_bound=1)
-flags.DEFINE_integer("steps_per_epoch", None,
-                     "Batches per epoch (default: the whole training set).",
-                     lower_bound=1)
-flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
-                     lower_bound=1)
-flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
-                   "Initial learning rate (cosine decay to 0 over the run).",
-                   lower_bound=0.0)
-flags.DEFINE_float("l2", _DEFAULTS.l2,
-                   "L2 penalty coefficient on every kernel (weight decay "
-                   "through the loss); 0 for none.", lower_bound=0.0)
-flags.DEFINE_enum("optimizer", _DEFAULTS.optimizer, OPTIMIZERS,
-                  "adam, sgd, or momentum (SGD with momentum 0.9).")
-flags.DEFINE_string("weights_format", _DEFAULTS.weights_format,
-                    "'float', or 'fixed<word_bits>:<frac_bits>' (e.g. "
-                    "fixed16:14) to store the weights in fixed point after "
-                    "every update (Gupta et al. 2015).")
-flags.DEFINE_enum("rounding", _DEFAULTS.rounding, ["stochastic", "nearest"],
-                  "Rounding onto the --weights_format grid.")
-
-flags.DEFINE_enum("eval_tta", _DEFAULTS.eval_tta,
-                  ["none", "flip", "ten_crop", "multi_scale"],
-                  "Also report test accuracy with class scores averaged over "
-                  "test-time views (keras_cnnpractice.tta).")
-
-
-@flags.validator("classes")
-def _check_classes(value):
-    try:
-        parse_classes(value)
-    except ValueError as err:
-        raise flags.ValidationError(str(err)) from err
-    return True
-
-
-@flags.validator("weights_format")
-def _check_weights_format(value):
-    try:
-        parse_weights_format(value)
-    except ValueError as err:
-        raise flags.ValidationError(str(err)) from err
-    return True
-flags.DEFINE_string("init_from", _DEFAULTS.init_from,
-                    "Start from a pretrained network: a .keras file, a "
-                    "train.py model_dir (its newest checkpoint) or one of "
-                    "its epoch-N.weights.h5 checkpoints.")
-flags.DEFINE_enum("transfer", _DEFAULTS.transfer, TRANSFER_MODES,
-                  "With --init_from: 'finetune' (pretrained layers at 0.01x "
-                  "and the new head at 0.1x the learning rate), "
-                  "'multistage' (the new head alone first, until its loss "
-                  "plateaus, then finetune), or 'features' (a linear "
-                  "classifier on cached features of the frozen network).")
-flags.DEFINE_integer("new_head_classes", None,
-                     "With --init_from: replace the classifier by a new one "
-                     "with this many classes (default: only when the data "
-                     "has another number of classes).", lower_bound=2)
-flags.DEFINE_string("feature_layer", _DEFAULTS.feature_layer,
-                    "With --transfer=features: the layer whose activations "
-                    "are the features (default: the one before the "
-                    "classifier).")
-flags.DEFINE_bool("sanity_checks", _DEFAULTS.sanity_checks,
-                  "Before training: compare the initial loss with ln(classes) "
-                  "and check that the model can overfit 20 examples.")
-flags.DEFINE_string("model_dir", _DEFAULTS.model_dir,
-                    "Checkpoints, TensorBoard logs and flags.json go here.")
-flags.DEFINE_string("export_dir", None,
-                    "SavedModel destination (default: MODEL_DIR/export).")
-flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+from keras_cnnpractice._cli import flags_parser
+from keras_cnnpractice.training import train_flags  # defines the flags
 
 FLAGS = flags.FLAGS
-
-
-def parse_flags(argv):
-    """absl parsing, with a bad flag reported on one line (exit status 2)."""
-    try:
-        return FLAGS(argv)
-    except flags.Error as err:
-        print(f"train.py: error: {err}", file=sys.stderr)
-        sys.exit(2)
 
 
 def main(argv):
@@ -139,8 +29,7 @@ def main(argv):
         print(f"train.py: error: unexpected arguments: {' '.join(argv[1:])}",
               file=sys.stderr)
         sys.exit(2)
-    config = TrainConfig(**{f.name: FLAGS[f.name].value
-                            for f in TrainConfig.__dataclass_fields__.values()})
+    config = train_flags.config_from_flags()
     from keras_cnnpractice.training.runner import train
     try:
         train(config)
@@ -150,4 +39,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    app.run(main, flags_parser=flags_parser("train.py"))

@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
 
 @pytest.mark.parametrize("flag, message", [
     ("--strategy=horovod", "--strategy=horovod: value should be one of"),
-    ("--dataset=imagenet", "--dataset=imagenet: value should be one of"),
+    ("--dataset=imagenet", "--dataset=imagenet: dataset must be one of"),
     ("--epochs=0", "--epochs=0"),
     ("--no_such_flag=1", "Unknown command line flag 'no_such_flag'"),
     ("--weights_format=fixed8", "weights_format must be 'float' or"),

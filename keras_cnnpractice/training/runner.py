@@ -18,10 +18,13 @@ class TrainConfig:
     strategy: str = "mirrored"
     num_devices: Optional[int] = None
     dataset: str = "mnist5k"
+    image_size: Optional[int] = None
     classes: str = ""
     train_examples_per_class: Optional[int] = None
     model: str = "mnist_cnn"
     augment: str = "digits"
+    augment_in: str = "data"
+    cache: str = ""
     precision: str = "float32"
     epochs: int = 15
     steps_per_epoch: Optional[int] = None
@@ -64,7 +67,7 @@ def _save_flags(config):
 OPTIMIZERS = ("adam", "sgd", "momentum")
 
 
-def _make_optimizer(name, learning_rate):
+def make_optimizer(name, learning_rate):
     import keras
     if name == "adam":
         return keras.optimizers.Adam(learning_rate)
@@ -116,15 +119,34 @@ def _sanity_checks(model, train_ds):
             "overfit_ok": overfit.ok}
 
 
-def train(config):
-    """Trains, evaluates and exports as `config` says.
+# Test images a file-based dataset loads into memory for the export check
+# and for test-time averaging (in-memory datasets use all of theirs).
+EXPORT_CHECK_IMAGES = 256
+TTA_IMAGES = 10000
 
-    Returns:
-        A dict with `test_accuracy`, `initial_epoch`, `replicas`,
-        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
-        after the first, validation included, over its steps), `export_dir`,
-        `export_max_abs_diff`, `eval_tta` and `tta_accuracy` (None without
-        test-time averaging).
+
+@dataclasses.dataclass
+class PreparedRun:
+    """What `prepare_run` sets up: the strategy, the data (a
+    `keras_cnnpractice.data.DataSource`), the augmentation layer, the
+    training and test pipelines, and the learning-rate schedule."""
+
+    strategy: object
+    source: object
+    augment: object
+    train_ds: object
+    test_ds: object
+    steps_per_epoch: int
+    learning_rate: object
+
+
+def prepare_run(config, log=print):
+    """Strategy, data and input pipelines as `train` uses them; writes
+    nothing (the pipeline doctor times exactly this).
+
+    Raises:
+        ValueError: flags that do not combine, or data that cannot be
+            opened.
     """
     from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
     fixed_point = parse_weights_format(config.weights_format) is not None
@@ -135,61 +157,97 @@ def train(config):
         raise ValueError("--weights_format=fixed... stores float32 weights on "
                          "a fixed-point grid; it does not combine with "
                          "--precision=float64")
+    if config.augment_in == "model" and config.init_from:
+        raise ValueError("--augment_in=model does not combine with "
+                         "--init_from (the pretrained model is used as it "
+                         "is); augment in the data")
     # The strategy first: on a CPU it splits the device, which must happen
     # before anything else initializes the TensorFlow runtime.
     from keras_cnnpractice.strategies import get_strategy
     strategy = get_strategy(config.strategy, config.num_devices)
 
     import keras
-    import numpy as np
-    import tensorflow as tf
 
-    from keras_cnnpractice import data, models, training
-    from keras_cnnpractice.training import transfer_run
+    from keras_cnnpractice import data
 
-    print(f"Strategy: {type(strategy).__name__}, "
-          f"{strategy.num_replicas_in_sync} replicas in sync", flush=True)
+    log(f"Strategy: {type(strategy).__name__}, "
+        f"{strategy.num_replicas_in_sync} replicas in sync")
     keras.utils.set_random_seed(config.seed)
-    model_dir = pathlib.Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    _save_flags(config)
-
-    (x_train, y_train), (x_test, y_test), num_classes = data.load_dataset(
-        config.dataset)
-    classes = data.parse_classes(config.classes)
-    if classes:
-        if max(classes) >= num_classes:
-            raise ValueError(f"--classes names class {max(classes)}, but "
-                             f"{config.dataset} has {num_classes} classes")
-        x_train, y_train = data.select_classes(x_train, y_train, classes)
-        x_test, y_test = data.select_classes(x_test, y_test, classes)
-        num_classes = len(classes)
-    if config.train_examples_per_class:
-        x_train, y_train = data.take_per_class(
-            x_train, y_train, config.train_examples_per_class, config.seed)
-    print(f"Data: {config.dataset}, {num_classes} classes, {len(x_train)} "
-          f"training and {len(x_test)} test images", flush=True)
+    source = data.open_dataset(
+        config.dataset, image_size=config.image_size, seed=config.seed,
+        classes=data.parse_classes(config.classes),
+        train_examples_per_class=config.train_examples_per_class)
+    log(f"Data: {config.dataset}, {source.num_classes} classes, "
+        f"{source.train_size} training and {source.test_size} test images")
     # The input pipeline stays float32 whatever the model's precision.
     augment = data.augmentation_policy(config.augment, seed=config.seed,
-                                       input_shape=x_train.shape[1:])
+                                       input_shape=source.input_shape)
     # Every layer built from here on computes in the policy's dtype and
     # keeps its variables in float32 (mixed_*) or the dtype itself;
     # compile() adds dynamic loss scaling for mixed_float16.
     keras.config.set_dtype_policy(config.precision)
-    print(f"Precision: {config.precision}", flush=True)
-    train_ds = data.make_dataset(x_train, y_train, config.batch_size,
-                                 training=True, augment=augment,
-                                 seed=config.seed)
-    test_ds = data.make_dataset(x_test, y_test, config.batch_size,
-                                training=False)
-
+    log(f"Precision: {config.precision}")
+    train_ds = data.build_pipeline(
+        source.train, config.batch_size, augment=augment, training=True,
+        seed=config.seed, cache=config.cache or None,
+        augment_in=config.augment_in)
+    test_ds = data.build_pipeline(source.test, config.batch_size,
+                                  training=False)
     steps_per_epoch = (config.steps_per_epoch
-                       or -(-len(x_train) // config.batch_size))
+                       or -(-source.train_size // config.batch_size))
     # Cosine decay to zero over the whole run settles the final epochs; the
     # optimizer's step counter is checkpointed, so a resumed run continues
     # the same schedule.
     learning_rate = keras.optimizers.schedules.CosineDecay(
         config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    return PreparedRun(strategy, source, augment, train_ds, test_ds,
+                       steps_per_epoch, learning_rate)
+
+
+def new_model(config, run):
+    """The zoo's `config.model` for `run`'s data, with the augmentation as
+    its first layer under `--augment_in=model` (call in the strategy's
+    scope)."""
+    import keras
+
+    from keras_cnnpractice import models
+    source = run.source
+    model = models.create_model(config.model, source.input_shape,
+                                source.num_classes)
+    if run.train_ds.model_augmentation is None:
+        return model
+    inputs = keras.Input(source.input_shape)
+    outputs = model(run.train_ds.model_augmentation(inputs))
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def train(config):
+    """Trains, evaluates and exports as `config` says.
+
+    Returns:
+        A dict with `test_accuracy`, `initial_epoch`, `replicas`,
+        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
+        after the first, validation included, over its steps), `export_dir`,
+        `export_max_abs_diff`, `eval_tta` and `tta_accuracy` (None without
+        test-time averaging).
+    """
+    run = prepare_run(config, log=lambda line: print(line, flush=True))
+    strategy, source = run.strategy, run.source
+    train_ds, test_ds = run.train_ds, run.test_ds
+    steps_per_epoch, learning_rate = run.steps_per_epoch, run.learning_rate
+    num_classes = source.num_classes
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_cnnpractice import data, training
+    from keras_cnnpractice.training import transfer_run
+
+    model_dir = pathlib.Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _save_flags(config)
+
     transferring = bool(config.init_from)
     features_only = transferring and config.transfer == "features"
     with strategy.scope():
@@ -200,17 +258,16 @@ def train(config):
                   f"new layers: {', '.join(new_layers) or 'none'}",
                   flush=True)
         else:
-            model = models.create_model(config.model, x_train.shape[1:],
-                                        num_classes)
+            model = new_model(config, run)
         if config.l2 and not features_only:
             training.add_l2(model, config.l2)
-        optimizer = _make_optimizer(config.optimizer, learning_rate)
+        optimizer = make_optimizer(config.optimizer, learning_rate)
         checkpoint_dir = model_dir / "checkpoints"
         if features_only:
             model = transfer_run.fit_on_features(
                 model, config.feature_layer,
-                data.make_dataset(x_train, y_train, config.batch_size,
-                                  training=False),
+                data.build_pipeline(source.train, config.batch_size,
+                                    training=False),
                 num_classes, model_dir / "features", config.epochs,
                 config.learning_rate, config.l2)
             model.compile(loss="sparse_categorical_crossentropy",
@@ -220,7 +277,7 @@ def train(config):
                     and not training.latest_checkpoint(checkpoint_dir)[1]):
                 epochs = transfer_run.train_new_head(
                     model, new_layers,
-                    _make_optimizer(config.optimizer, config.learning_rate),
+                    make_optimizer(config.optimizer, config.learning_rate),
                     train_ds, steps_per_epoch)
                 print(f"Stage 1: trained the new head alone for {epochs} "
                       "epochs", flush=True)
@@ -262,18 +319,23 @@ def train(config):
     epoch_seconds = timer.steady_epoch_seconds()
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
-    print(f"Test accuracy: {accuracy:.4f} on {len(x_test)} held-out images",
-          flush=True)
+    print(f"Test accuracy: {accuracy:.4f} on {source.test_size} held-out "
+          f"images", flush=True)
     tta_accuracy = None
     if config.eval_tta != "none":
+        x_test, y_test = source.test_arrays(
+            TTA_IMAGES if source.file_based else None)
         tta_accuracy = _tta_accuracy(model, x_test.astype(np.float32), y_test,
                                      config.eval_tta)
         print(f"Test accuracy: {accuracy:.4f} plain, {tta_accuracy:.4f} with "
-              f"{config.eval_tta} test-time averaging", flush=True)
+              f"{config.eval_tta} test-time averaging (on {len(x_test)} "
+              f"images)", flush=True)
 
     export_dir = training.export_saved_model(model,
                                              config.resolved_export_dir())
-    images = x_test.astype(np.float32)
+    x_check, _ = source.test_arrays(
+        EXPORT_CHECK_IMAGES if source.file_based else None)
+    images = x_check.astype(np.float32)
     reloaded = tf.saved_model.load(str(export_dir))
     served = reloaded.serve(tf.constant(images)).numpy()
     max_diff = float(np.max(np.abs(served - model.predict(images, verbose=0))))
