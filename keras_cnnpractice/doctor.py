@@ -21,7 +21,7 @@ over `--steps` batches each:
 4. input pipeline alone: what `model.fit` would iterate
    (`build_pipeline`), with no model.
 5. training step on cached tensors: `fit` on one batch repeated (the
-   input pipeline out of the way), the second epoch of two.
+   input pipeline out of the way), the median of epochs 2 and 3 of three.
 6. training with the real pipeline: `fit` on the real pipeline, likewise.
 
 The input-bound fraction is (6) / (5): how much slower the step is with
@@ -101,12 +101,15 @@ def _stage(name, images_per_second, batch_size, **extra):
 
 
 def _fit_step_seconds(model, dataset, steps):
-    """Seconds per step of the second of two `fit` epochs of `steps`."""
+    """Seconds per step: the median of `fit` epochs 2 and 3 of `steps`
+    (the first traces and warms up)."""
+    import statistics
+
     from keras_cnnpractice.training import EpochTimer
     timer = EpochTimer()
-    model.fit(dataset, epochs=2, steps_per_epoch=steps, verbose=0,
+    model.fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0,
               callbacks=[timer])
-    return timer.epoch_seconds[-1] / steps
+    return statistics.median(timer.epoch_seconds[1:]) / steps
 
 
 def diagnose(config, steps=20):
