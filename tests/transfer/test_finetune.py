@@ -11,6 +11,7 @@ from keras_cnnpractice.training import restore_latest
 from keras_cnnpractice.transfer import compile_with_groups
 from keras_cnnpractice.transfer import fine_tune
 from keras_cnnpractice.transfer import replace_head
+from tests.transfer.helpers import three_dense
 
 
 @pytest.mark.parametrize("name, old_head", [("mnist_cnn", "probabilities"),
@@ -48,14 +49,6 @@ def test_replace_head_bad_arguments():
         replace_head(model, 3, head=keras.layers.Dense(3))
 
 
-def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((5,))
-    x = keras.layers.Dense(6, activation="tanh", name="early")(inputs)
-    x = keras.layers.Dense(6, activation="tanh", name="mid")(x)
-    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
-
-
 def _dataset(n=8, batch=8):
     rng = np.random.default_rng(1)
     return tf.data.Dataset.from_tensor_slices(
@@ -68,7 +61,7 @@ def _weights(model):
 
 
 def test_fine_tune_moves_each_group_at_its_rate_and_freezes_frozen():
-    model, lr = _model(), 0.5
+    model, lr = three_dense(6), 0.5
     x, y = next(iter(_dataset()))
     with tf.GradientTape() as tape:
         loss = tf.reduce_mean(tf.square(model(x) - y))
@@ -92,7 +85,7 @@ def test_fine_tune_moves_each_group_at_its_rate_and_freezes_frozen():
 
 
 def test_multi_stage_trains_the_head_alone_until_its_loss_plateaus():
-    model = _model()
+    model = three_dense(6)
     trunk = ("early", "mid")
     start = _weights(model)
     snapshots = []
@@ -118,7 +111,7 @@ def test_multi_stage_trains_the_head_alone_until_its_loss_plateaus():
 
 
 def test_multi_stage_stops_at_max_epochs_without_a_plateau():
-    first, _ = fine_tune(_model(), _dataset(), groups={"new": ["head"]},
+    first, _ = fine_tune(three_dense(6), _dataset(), groups={"new": ["head"]},
                          base_lr=0.01, epochs=1, multi_stage=True,
                          stage1_max_epochs=3, stage1_patience=5, loss="mse",
                          metrics=())
@@ -127,11 +120,11 @@ def test_multi_stage_stops_at_max_epochs_without_a_plateau():
 
 def test_compile_with_groups_then_resume_from_a_checkpoint(tmp_path):
     groups = {"frozen": ["early"], "new": ["head"]}
-    model = _model()
+    model = three_dense(6)
     compile_with_groups(model, groups, base_lr=0.01, loss="mse", metrics=())
     model.fit(_dataset(16), epochs=2, verbose=0,
               callbacks=[EpochCheckpoint(tmp_path)])
-    fresh = _model(seed=3)
+    fresh = three_dense(6, seed=3)
     optimizer = compile_with_groups(fresh, groups, base_lr=0.01, loss="mse",
                                     metrics=())
     assert not fresh.get_layer("early").trainable
@@ -160,4 +153,4 @@ def test_fine_tune_bad_arguments(kwargs, match):
     arguments = dict(groups={"new": ["head"]}, epochs=1, loss="mse")
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=match):
-        fine_tune(_model(), _dataset(), **arguments)
+        fine_tune(three_dense(6), _dataset(), **arguments)

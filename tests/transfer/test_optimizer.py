@@ -6,21 +6,14 @@ import pytest
 import tensorflow as tf
 
 from keras_cnnpractice.training import EpochCheckpoint
-from tests.conftest import run_python
 from keras_cnnpractice.training import restore_latest
 from keras_cnnpractice.transfer import LRMultiplierOptimizer
+from tests.conftest import run_python
+from tests.transfer.helpers import three_dense
 
 GROUPS = {"frozen": ["early"], "pretrained": ["mid"], "new": ["head"]}
 RATES = {"frozen": 0.0, "pretrained": 0.01, "new": 0.1}
 LAYER_GROUP = {"early": "frozen", "mid": "pretrained", "head": "new"}
-
-
-def _model(seed=0):
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((5,))
-    x = keras.layers.Dense(4, activation="tanh", name="early")(inputs)
-    x = keras.layers.Dense(4, activation="tanh", name="mid")(x)
-    return keras.Model(inputs, keras.layers.Dense(3, name="head")(x))
 
 
 def _data(n=16):
@@ -42,7 +35,7 @@ def _gradients(model, x, y):
 
 
 def _one_step(optimizer):
-    model = _model()
+    model = three_dense(4)
     x, y = _data()
     before, grads = _weights(model), _gradients(model, x, y)
     model.compile(optimizer=optimizer, loss="mse")
@@ -93,7 +86,7 @@ def test_adam_first_step_is_rate_times_multiplier_per_group():
 ], ids=["adam_schedule_decay", "momentum_clip_ema", "rmsprop_accumulate"])
 def test_equals_the_wrapped_optimizer_when_every_multiplier_is_one(make):
     x, y = _data(32)
-    plain, grouped = _model(), _model()
+    plain, grouped = three_dense(4), three_dense(4)
     optimizers = (make(), LRMultiplierOptimizer(
         make(), GROUPS, {"frozen": 1, "pretrained": 1, "new": 1}))
     for model, optimizer in zip((plain, grouped), optimizers):
@@ -118,14 +111,14 @@ def _grouped_adam():
 
 def test_checkpoints_and_keras_files_keep_every_group_state(tmp_path):
     x, y = _data(32)
-    model = _model()
+    model = three_dense(4)
     model.compile(optimizer=_grouped_adam(), loss="mse")
     model.fit(x, y, batch_size=8, epochs=2, verbose=0,
               callbacks=[EpochCheckpoint(tmp_path / "ckpt")])
     # The frozen group has no optimizer state at all.
     assert not any("frozen" in v.path for v in model.optimizer.variables)
 
-    fresh = _model(seed=7)
+    fresh = three_dense(4, seed=7)
     fresh.compile(optimizer=_grouped_adam(), loss="mse")
     assert restore_latest(fresh, tmp_path / "ckpt") == 2
     model.save(tmp_path / "model.keras")
@@ -147,7 +140,7 @@ def test_checkpoints_and_keras_files_keep_every_group_state(tmp_path):
 
 def test_callbacks_set_every_group_rate_through_learning_rate():
     x, y = _data(16)
-    model = _model()
+    model = three_dense(4)
     model.compile(optimizer=LRMultiplierOptimizer(
         keras.optimizers.SGD(0.1), GROUPS, RATES), loss="mse")
     seen = []
