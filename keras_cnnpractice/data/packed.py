@@ -145,12 +145,15 @@ def check_shard_sizes(info):
         try:
             size = os.stat(path).st_size
         except OSError as err:
-            raise ValueError(f"Packed shard {path} cannot be read: "
-                             f"{err.strerror}") from err
+            raise _unreadable(path, err) from err
         if size != shard["bytes"]:
             raise ValueError(f"Packed shard {path} has {size} bytes but the "
                              f"index says {shard['bytes']}: it is truncated "
                              f"or was changed; pack the data again")
+
+
+def _unreadable(path, err):
+    return ValueError(f"Packed shard {path} cannot be read: {err.strerror}")
 
 
 def file_sha256(path, chunk=1 << 22):
@@ -174,8 +177,7 @@ def verify_shard(info, i):
     try:
         actual = file_sha256(path)
     except OSError as err:
-        raise ValueError(f"Packed shard {path} cannot be read: "
-                         f"{err.strerror}") from err
+        raise _unreadable(path, err) from err
     if actual != shard["sha256"]:
         raise ValueError(f"Packed shard {path} is corrupt: its SHA-256 is "
                          f"{actual}, the index says {shard['sha256']}; "
