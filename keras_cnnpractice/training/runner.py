@@ -221,36 +221,23 @@ def new_model(config, run):
     return keras.Model(inputs, outputs, name=model.name)
 
 
-def train(config):
-    """Trains, evaluates and exports as `config` says.
+def _compiled_model(config, run, model_dir):
+    """The run's model, built and compiled in the strategy's scope: a new
+    one, or a pretrained one set up for `config.transfer` (for "features",
+    the frozen trunk and its trained linear classifier, the features cached
+    in MODEL_DIR/features); then the newest checkpoint in
+    MODEL_DIR/checkpoints, if any, restored.
 
     Returns:
-        A dict with `test_accuracy`, `initial_epoch`, `replicas`,
-        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
-        after the first, validation included, over its steps), `export_dir`,
-        `export_max_abs_diff`, `eval_tta` and `tta_accuracy` (None without
-        test-time averaging).
+        `(model, initial_epoch)`.
     """
-    run = prepare_run(config, log=lambda line: print(line, flush=True))
-    strategy, source = run.strategy, run.source
-    train_ds, test_ds = run.train_ds, run.test_ds
-    steps_per_epoch, learning_rate = run.steps_per_epoch, run.learning_rate
-    num_classes = source.num_classes
-
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
     from keras_cnnpractice import data, training
     from keras_cnnpractice.training import transfer_run
-
-    model_dir = pathlib.Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    _save_flags(config)
-
+    num_classes = run.source.num_classes
     transferring = bool(config.init_from)
     features_only = transferring and config.transfer == "features"
-    with strategy.scope():
+    checkpoint_dir = model_dir / "checkpoints"
+    with run.strategy.scope():
         if transferring:
             model, new_layers = transfer_run.pretrained_model(
                 config.init_from, num_classes, config.new_head_classes)
@@ -261,12 +248,11 @@ def train(config):
             model = new_model(config, run)
         if config.l2 and not features_only:
             training.add_l2(model, config.l2)
-        optimizer = make_optimizer(config.optimizer, learning_rate)
-        checkpoint_dir = model_dir / "checkpoints"
+        optimizer = make_optimizer(config.optimizer, run.learning_rate)
         if features_only:
             model = transfer_run.fit_on_features(
                 model, config.feature_layer,
-                data.build_pipeline(source.train, config.batch_size,
+                data.build_pipeline(run.source.train, config.batch_size,
                                     training=False),
                 num_classes, model_dir / "features", config.epochs,
                 config.learning_rate, config.l2)
@@ -278,7 +264,7 @@ def train(config):
                 epochs = transfer_run.train_new_head(
                     model, new_layers,
                     make_optimizer(config.optimizer, config.learning_rate),
-                    train_ds, steps_per_epoch)
+                    run.train_ds, run.steps_per_epoch)
                 print(f"Stage 1: trained the new head alone for {epochs} "
                       "epochs", flush=True)
             transfer_run.compile_groups(model, new_layers, optimizer)
@@ -294,6 +280,39 @@ def train(config):
                       flush=True)
         initial_epoch = (0 if features_only else
                          training.restore_latest(model, checkpoint_dir))
+    return model, initial_epoch
+
+
+def train(config):
+    """Trains, evaluates and exports as `config` says.
+
+    Returns:
+        A dict with `test_accuracy`, `initial_epoch`, `replicas`,
+        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
+        after the first, validation included, over its steps), `export_dir`,
+        `export_max_abs_diff`, `eval_tta`, `tta_accuracy` (None without
+        test-time averaging), `exploded` (why the `ExplosionGuard` stopped
+        the run, or None) and `sanity_checks` (None without
+        `--sanity_checks`).
+    """
+    run = prepare_run(config, log=lambda line: print(line, flush=True))
+    strategy, source = run.strategy, run.source
+    train_ds, test_ds = run.train_ds, run.test_ds
+    steps_per_epoch = run.steps_per_epoch
+
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_cnnpractice import training
+
+    model_dir = pathlib.Path(config.model_dir)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    _save_flags(config)
+
+    checkpoint_dir = model_dir / "checkpoints"
+    model, initial_epoch = _compiled_model(config, run, model_dir)
+    features_only = config.init_from and config.transfer == "features"
     if initial_epoch:
         print(f"Resuming from the checkpoint of epoch {initial_epoch} "
               f"in {checkpoint_dir}", flush=True)
