@@ -6,6 +6,15 @@ import pathlib
 from keras_cnnpractice.plots import line_plot
 
 
+def read_history(history_csv):
+    """A `keras.callbacks.CSVLogger` file as `{column: [float per epoch]}`
+    (`{}` for a file without rows; a missing value, "" or "NA", is NaN)."""
+    with pathlib.Path(history_csv).open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float("nan") if row[key] in ("", "NA") else float(row[key])
+                  for row in rows] for key in (rows[0] if rows else ())}
+
+
 def plot_training_curves(history_csv, out_dir=None):
     """Draws `loss.svg` and `accuracy.svg` from a run's `history.csv`.
 
@@ -25,19 +34,17 @@ def plot_training_curves(history_csv, out_dir=None):
         ValueError: a CSV without any epoch rows.
     """
     history_csv = pathlib.Path(history_csv)
-    with history_csv.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    history = read_history(history_csv)
+    if not history:
         raise ValueError(f"No epochs in {history_csv}. Received: an empty "
                          "history")
     out_dir = pathlib.Path(out_dir or history_csv.parent)
     written = []
     for metric in ("loss", "accuracy"):
-        series = {f"{split} {metric}": [float(row[key] or "nan")
-                                        for row in rows]
+        series = {f"{split} {metric}": history[key]
                   for split, key in (("train", metric),
                                      ("validation", f"val_{metric}"))
-                  if key in rows[0]}
+                  if key in history}
         if series:
             written.append(line_plot(out_dir / f"{metric}.svg", series,
                                      f"{metric.capitalize()} per epoch",

@@ -6,12 +6,13 @@ on a bad configuration or leaves TensorFlow in an odd state cannot take the
 others down, and each starts from the same clean runtime.
 """
 
-import csv
 import json
 import os
 import pathlib
 import subprocess
 import sys
+
+from keras_cnnpractice.training.curves import read_history
 
 
 def train_script():
@@ -34,17 +35,14 @@ def read_run(model_dir):
 
     Returns:
         result.json's dict plus `history` (history.csv's columns as lists,
-        one float per epoch; `{}` when the file has no rows).
+        one float per epoch, NaN where a value is missing; `{}` when the
+        file has no rows or is missing).
     """
     model_dir = pathlib.Path(model_dir)
     result = json.loads((model_dir / "result.json").read_text())
     history_path = model_dir / "history.csv"
-    rows = []
-    if history_path.exists():
-        with open(history_path) as f:
-            rows = list(csv.DictReader(f))
-    result["history"] = {key: [float(row[key]) for row in rows]
-                         for key in (rows[0] if rows else ())}
+    result["history"] = (read_history(history_path)
+                         if history_path.exists() else {})
     return result
 
 

@@ -36,3 +36,15 @@ def test_empty_history_is_an_error(tmp_path):
     (tmp_path / "history.csv").write_text("epoch,loss\n")
     with pytest.raises(ValueError, match="No epochs"):
         plot_training_curves(tmp_path / "history.csv", tmp_path / "out")
+
+
+def test_read_history_gives_columns_with_missing_values_as_nan(tmp_path):
+    import math
+
+    from keras_cnnpractice.training.curves import read_history
+    (tmp_path / "h.csv").write_text("epoch,loss,val_loss\n0,2.5,NA\n1,1.5,\n")
+    history = read_history(tmp_path / "h.csv")
+    assert history["epoch"] == [0.0, 1.0] and history["loss"] == [2.5, 1.5]
+    assert all(math.isnan(v) for v in history["val_loss"])
+    (tmp_path / "empty.csv").write_text("epoch,loss\n")
+    assert read_history(tmp_path / "empty.csv") == {}
