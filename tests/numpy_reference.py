@@ -74,33 +74,74 @@ def conv_output_size_and_pad(size, kernel, stride, dilation, padding):
     return out, pad_total // 2
 
 
+def _padded_geometry(x_shape, w_shape, strides, dilations, padding):
+    """Output size, leading pads and the zero padding of a direct conv."""
+    _, in_h, in_w, _ = x_shape
+    kh, kw = w_shape[:2]
+    out_h, pad_top = conv_output_size_and_pad(in_h, kh, strides[0],
+                                              dilations[0], padding)
+    out_w, pad_left = conv_output_size_and_pad(in_w, kw, strides[1],
+                                               dilations[1], padding)
+    # Enough zero padding after the image for every tap the output reads.
+    need_h = (out_h - 1) * strides[0] + (kh - 1) * dilations[0] + 1
+    need_w = (out_w - 1) * strides[1] + (kw - 1) * dilations[1] + 1
+    pads = [(0, 0), (pad_top, max(need_h - pad_top - in_h, 0)),
+            (pad_left, max(need_w - pad_left - in_w, 0)), (0, 0)]
+    return (out_h, out_w), pads
+
+
+def _taps(w_shape, strides, dilations, out_size):
+    """(i, j, index) for each kernel tap: index selects the padded input
+    pixels that tap reads for every output pixel."""
+    kh, kw = w_shape[:2]
+    for i in range(kh):
+        for j in range(kw):
+            rows = i * dilations[0] + strides[0] * np.arange(out_size[0])
+            cols = j * dilations[1] + strides[1] * np.arange(out_size[1])
+            yield i, j, (slice(None), rows[:, None], cols[None, :])
+
+
+def conv2d(x, w, strides=(1, 1), dilations=(1, 1), padding="SAME"):
+    """Direct float64 convolution as `tf.nn.conv2d` computes it (zero
+    padding, TF's SAME split): x [batch, h, w, in], w [kh, kw, in, out]."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    size, pads = _padded_geometry(x.shape, w.shape, strides, dilations,
+                                  padding)
+    xp = np.pad(x, pads)
+    out = np.zeros((x.shape[0], *size, w.shape[3]))
+    for i, j, index in _taps(w.shape, strides, dilations, size):
+        out += xp[index] @ w[i, j]
+    return out
+
+
+def conv2d_gradients(x, w, dy, strides=(1, 1), dilations=(1, 1),
+                     padding="SAME"):
+    """(d input, d filter) of `sum(conv2d(x, w) * dy)`, in float64."""
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    dy = np.asarray(dy, np.float64)
+    size, pads = _padded_geometry(x.shape, w.shape, strides, dilations,
+                                  padding)
+    xp = np.pad(x, pads)
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i, j, index in _taps(w.shape, strides, dilations, size):
+        dxp[index] += dy @ w[i, j].T
+        dw[i, j] = np.einsum("nhwc,nhwo->co", xp[index], dy)
+    h, wd = x.shape[1:3]
+    dx = dxp[:, pads[1][0]:pads[1][0] + h, pads[2][0]:pads[2][0] + wd]
+    return dx, dw
+
+
 def sign_conv2d(x, f, strides, dilations, padding):
     """Direct float64 convolution of the signs, zero padded, NHWC output.
 
     x: [batch, in_h, in_w, channels]; f: [out_channels, kh, kw, channels].
     Returns (output, (out_h, out_w), (pad_top, pad_left)).
     """
-    _, in_h, in_w, _ = x.shape
-    _, kh, kw, _ = f.shape
-    out_h, pad_top = conv_output_size_and_pad(in_h, kh, strides[0], dilations[0],
-                                       padding)
-    out_w, pad_left = conv_output_size_and_pad(in_w, kw, strides[1], dilations[1],
-                                        padding)
-    # Enough zero padding after the image for every tap the output reads.
-    need_h = (out_h - 1) * strides[0] + (kh - 1) * dilations[0] + 1
-    need_w = (out_w - 1) * strides[1] + (kw - 1) * dilations[1] + 1
-    xs = np.pad(signs(x), [(0, 0),
-                            (pad_top, max(need_h - pad_top - in_h, 0)),
-                            (pad_left, max(need_w - pad_left - in_w, 0)),
-                            (0, 0)])
-    fs = signs(f)
-    out = np.zeros((x.shape[0], out_h, out_w, f.shape[0]))
-    for i in range(kh):
-        for j in range(kw):
-            window = xs[:, i * dilations[0]::strides[0],
-                        j * dilations[1]::strides[1]][:, :out_h, :out_w]
-            out += window @ fs[:, i, j, :].T
-    return out, (out_h, out_w), (pad_top, pad_left)
+    kernel = signs(f).transpose(1, 2, 3, 0)
+    size, pads = _padded_geometry(x.shape, kernel.shape, strides, dilations,
+                                  padding)
+    out = conv2d(signs(x), kernel, strides, dilations, padding)
+    return out, size, (pads[1][0], pads[2][0])
 
 
 def values_with_zeros_and_nans(rng, shape):
