@@ -8,8 +8,11 @@ In one run, on --count generated JPEG files (--size x --size, quality
     shuffle, batch --batch_size, prefetch) over three sources of the
     same images: the JPEG folder (`image_folder`, decoded every epoch), the
     TFRecord pack and the raw pack (`python -m keras_cnnpractice.data.pack
-    --format tfrecord|raw`, read by `packed(shuffle=True)`), each without
-    augmentation and with the `natural` policy in the tf.data map; the
+    --format tfrecord|raw`, read by `packed(shuffle=True)`; the pipeline
+    reads the raw pack a whole batch at a time, `packed_batches`), each
+    without augmentation and with the `natural` policy in the tf.data
+    map, plus the raw pack batched example by example (its
+    `FixedLengthRecordDataset` stream through a shuffle buffer); the
     median of --repeats full epochs after one untimed epoch. Without
     augmentation the batches stay uint8 (`image_dtype=None`: the model
     casts them on its device, as a GPU job should); one more row gives the
@@ -18,8 +21,10 @@ In one run, on --count generated JPEG files (--size x --size, quality
     just written, so they are read from the page cache: this compares
     decoding and record parsing, not disks.
   * the packed reader's choice, measured: the raw shards read in order as
-    batches by `FixedLengthRecordDataset` (what `packed()` uses) and by
-    numpy `memmap` slices fed through `Dataset.from_generator`.
+    batches by `FixedLengthRecordDataset` (what `packed()`'s examples
+    come from), by numpy `memmap` slices fed through
+    `Dataset.from_generator`, and by one `os.preadv` per record into the
+    batch (`packed_batches`, what `build_pipeline` uses).
   * the input-bound fraction of the default `train.py` job (mnist5k,
     mnist_cnn, digits augmentation, batch 64, mirrored over the split CPU):
     step time with the real pipeline / step time on cached tensors, from
@@ -120,12 +125,14 @@ def epoch_images_per_second(make_ds):
 
 def read_comparison(pack_dir, batch):
     """images/s reading the raw shards in order: FixedLengthRecordDataset
-    (packed's reader) vs numpy memmap batches through from_generator."""
+    (packed's examples), numpy memmap batches through from_generator, and
+    positioned reads into each batch (packed_batches)."""
     import numpy as np
     import tensorflow as tf
 
     from keras_cnnpractice.data import packed
     from keras_cnnpractice.data.packed import LABEL_BYTES
+    from keras_cnnpractice.data.packed_batches import packed_batches
     info = packed(pack_dir, verify="none").info
     shape, record = info.shape, info.record_bytes
 
@@ -147,7 +154,16 @@ def read_comparison(pack_dir, batch):
             tf.TensorSpec((None,), tf.int32))).prefetch(-1)
 
     return {"FixedLengthRecordDataset": epoch_images_per_second(fixed_length),
-            "numpy memmap + from_generator": epoch_images_per_second(mmap)}
+            "numpy memmap + from_generator": epoch_images_per_second(mmap),
+            "preadv per record, compiled op (packed_batches)": epoch_images_per_second(
+                lambda: packed_batches(pack_dir, batch).prefetch(-1))}
+
+
+def by_example(source):
+    """`source` without its batch reader: `build_pipeline` then shuffles
+    and batches its examples one by one."""
+    source.read_batches = None
+    return source
 
 
 def doctor_default_job():
@@ -206,6 +222,9 @@ def main(argv):
                                             verify="none"),
             "raw pack": lambda: packed(os.path.join(work, "raw"),
                                        shuffle=True, seed=0, verify="none"),
+            "raw pack, example by example": lambda: by_example(packed(
+                os.path.join(work, "raw"), shuffle=True, seed=0,
+                verify="none")),
         }
         rates = {}
         for aug in ("none", "natural"):

@@ -6,6 +6,7 @@ rebuild it when it is missing or stale.
 
 from keras_cnnpractice.custom_ops._loader import OpLibraryError
 from keras_cnnpractice.custom_ops._loader import load_op_library
+from keras_cnnpractice.custom_ops.packed_records import read_packed_records
 from keras_cnnpractice.custom_ops.stochastic_round import fixed_point_range
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round_reference
@@ -16,5 +17,6 @@ from keras_cnnpractice.custom_ops.xnor import xnor_conv2d
 from keras_cnnpractice.custom_ops.xnor import xnor_matmul
 
 __all__ = ["OpLibraryError", "bitpack", "fixed_point_range", "load_op_library",
-           "pack_conv_kernel", "pack_dense_kernel", "stochastic_round",
+           "pack_conv_kernel", "pack_dense_kernel", "read_packed_records",
+           "stochastic_round",
            "stochastic_round_reference", "xnor_conv2d", "xnor_matmul"]

@@ -21,6 +21,7 @@ skipped-files report.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -283,7 +284,10 @@ def packed(directory, shuffle=False, seed=None, verify="open",
 
     Returns:
         A `tf.data.Dataset` with a known cardinality and the attributes
-        `class_names` and `info` (the `PackedInfo`).
+        `class_names`, `info` (the `PackedInfo`) and `read_batches` (for a
+        raw pack, `packed_batches.record_batches` bound to this pack and
+        its checksum verification; else None), with which
+        `build_pipeline` reads whole batches at once.
 
     Raises:
         ValueError: no valid index, a bad argument, a missing or truncated
@@ -317,8 +321,8 @@ def packed(directory, shuffle=False, seed=None, verify="open",
     if shuffle:
         paths = paths.shuffle(len(info.shards), seed=seed,
                               reshuffle_each_iteration=True)
-    if verify == "background":
-        verifier = _ShardVerifier(info)
+    verifier = _ShardVerifier(info) if verify == "background" else None
+    if verifier is not None:
 
         def check(i):
             verifier.check(int(i))
@@ -350,4 +354,10 @@ def packed(directory, shuffle=False, seed=None, verify="open",
     ds = ds.apply(tf.data.experimental.assert_cardinality(info.num_examples))
     ds.class_names = info.class_names
     ds.info = info
+    ds.read_batches = None
+    if info.format == "raw":
+        from keras_cnnpractice.data.packed_batches import record_batches
+        ds.read_batches = functools.partial(
+            record_batches, info,
+            check_shard=verifier.check if verifier else None)
     return ds

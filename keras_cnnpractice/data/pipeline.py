@@ -14,6 +14,14 @@ Decoding is the source's business (its own parallel map), and so is
 shuffling at the file or shard level (`packed(shuffle=True)`); the
 pipeline shuffles examples through a buffer. The cache stores the decoded,
 un-augmented examples, so every epoch still gets fresh augmentation.
+
+A raw pack (`packed(...)` of a pack written with `--format raw`) skips the
+first four stages: its `read_batches` reads whole batches, each a slice of
+a new permutation of the pack every epoch (`packed_batches`), which on a
+2-core CPU is several times faster than batching its examples one by one.
+The pipeline does that unless a `cache` is asked for (the pack is already
+raw pixels on disk) or the strategy has several workers and no
+`input_context` (the record stream is then auto-sharded by file).
 """
 
 import hashlib
@@ -179,6 +187,59 @@ def _gpu_device(device):
     return device if index < len(gpus) else None
 
 
+def _batch_reader(source, cache, input_context, num_workers):
+    """The source's reader of whole batches (a raw pack's
+    `read_batches`), when the pipeline can use it: no cache, and either
+    one worker or an `input_context` to shard by."""
+    reader = getattr(source, "read_batches", None)
+    if reader is None or cache is not None:
+        return None
+    if input_context is None and (_strategy_workers() if num_workers is None
+                                  else num_workers) > 1:
+        return None  # FILE auto-sharding of the record stream instead
+    return reader
+
+
+def _read_batches(reader, batch_size, training, seed, shuffle_buffer,
+                  drop_remainder, input_context):
+    """Batches read whole by a raw pack's `read_batches`, each epoch a new
+    permutation of the pack when training; `(dataset, shard policy)`."""
+    shards, index = 1, 0
+    if input_context is not None:
+        shards, index = (input_context.num_input_pipelines,
+                         input_context.input_pipeline_id)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    shuffle = training and shuffle_buffer != 0
+    return reader(batch_size, shuffle=shuffle, seed=seed,
+                  drop_remainder=drop_remainder, num_shards=shards,
+                  shard_index=index), "off"
+
+
+def _batch_examples(source, batch_size, training, cache, seed,
+                    shuffle_buffer, drop_remainder, shard_policy,
+                    num_workers, input_context):
+    """Batches of a source of examples: shard, cache, shuffle, batch;
+    `(dataset, shard policy)`."""
+    ds, arrays = _as_dataset(source)
+    if input_context is not None:
+        ds = ds.shard(input_context.num_input_pipelines,
+                      input_context.input_pipeline_id)
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+        policy = "off"
+    else:
+        policy = shard_policy or choose_shard_policy(source, num_workers)
+    if cache == "memory":
+        ds = ds.cache()
+    elif cache is not None:
+        ds = ds.cache(_cache_file(os.fspath(cache), ds, arrays))
+    if training:
+        buffer = (_default_shuffle_buffer(ds, arrays)
+                  if shuffle_buffer is None else shuffle_buffer)
+        if buffer > 1:
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size, drop_remainder=drop_remainder), policy
+
+
 def build_pipeline(source, batch_size, augment=None, training=True,
                    cache=None, prefetch_to_device=None, deterministic=None,
                    seed=None, augment_in="data", shuffle_buffer=None,
@@ -232,7 +293,8 @@ def build_pipeline(source, batch_size, augment=None, training=True,
         shuffle_buffer: examples in the shuffle buffer when training (0: no
             shuffle). Default: the whole array for numpy sources; for
             datasets, as many examples as fit in 128 MiB, at most the
-            dataset's size.
+            dataset's size. A raw pack read in batches is shuffled
+            uniformly (a permutation of the whole pack) unless this is 0.
         drop_remainder: drop a last partial batch.
         shard_policy: the auto-shard policy `tf.distribute` applies per
             worker: `"file"` (each worker reads its own files), `"data"`
@@ -262,24 +324,16 @@ def build_pipeline(source, batch_size, augment=None, training=True,
     """
     _check(batch_size, augment_in, cache, shard_policy, deterministic, seed,
            training, shuffle_buffer)
-    ds, arrays = _as_dataset(source)
-    if input_context is not None:
-        ds = ds.shard(input_context.num_input_pipelines,
-                      input_context.input_pipeline_id)
-        batch_size = input_context.get_per_replica_batch_size(batch_size)
-        policy = "off"
+    reader = _batch_reader(source, cache, input_context, num_workers)
+    if reader is not None:
+        ds, policy = _read_batches(reader, batch_size, training, seed,
+                                   shuffle_buffer, drop_remainder,
+                                   input_context)
     else:
-        policy = shard_policy or choose_shard_policy(source, num_workers)
-    if cache == "memory":
-        ds = ds.cache()
-    elif cache is not None:
-        ds = ds.cache(_cache_file(os.fspath(cache), ds, arrays))
-    if training:
-        buffer = (_default_shuffle_buffer(ds, arrays)
-                  if shuffle_buffer is None else shuffle_buffer)
-        if buffer > 1:
-            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+        ds, policy = _batch_examples(source, batch_size, training, cache,
+                                     seed, shuffle_buffer, drop_remainder,
+                                     shard_policy, num_workers,
+                                     input_context)
 
     in_map = augment if training and augment_in == "data" else None
 

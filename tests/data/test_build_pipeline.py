@@ -151,7 +151,9 @@ def test_shard_policy_files_for_readers_data_for_memory(arrays, pack):
 
     source = packed(pack / "pack")
     assert len(source.info.shards) == 3
-    assert policy(build_pipeline(source, 4)) == Policy.FILE
+    # One worker reads a raw pack in whole batches: nothing to shard.
+    assert policy(build_pipeline(source, 4)) == Policy.OFF
+    assert policy(build_pipeline(source, 4, num_workers=3)) == Policy.FILE
     assert policy(build_pipeline(arrays, 4)) == Policy.DATA
     folder = image_folder(pack / "folder")
     assert policy(build_pipeline(folder, 4)) == Policy.DATA
@@ -159,7 +161,7 @@ def test_shard_policy_files_for_readers_data_for_memory(arrays, pack):
     assert policy(build_pipeline(source, 4, shard_policy="off")) == \
         Policy.OFF
     # What tf.distribute does with it: each of 3 workers reads one shard.
-    ds = build_pipeline(source, 4, training=False)
+    ds = build_pipeline(source, 4, training=False, num_workers=3)
     seen = []
     for worker in range(3):
         part = collect(_AutoShardDataset(ds, 3, worker))[0][1]
