@@ -4,12 +4,14 @@ from keras_cnnpractice.layers.asymmetric_conv2d import AsymmetricConv2D
 from keras_cnnpractice.layers.binary_conv2d import BinaryConv2D
 from keras_cnnpractice.layers.binary_dense import BinaryDense
 from keras_cnnpractice.layers.bottleneck import Bottleneck
+from keras_cnnpractice.layers.column_parallel_dense import ColumnParallelDense
 from keras_cnnpractice.layers.drop_connect import DropConnect
 from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.lens_distortion import LensDistortion
 from keras_cnnpractice.layers.local_response_normalization import (
     LocalResponseNormalization)
 from keras_cnnpractice.layers.pca_lighting import PCALighting
+from keras_cnnpractice.layers.per_device import PerDevice
 from keras_cnnpractice.layers.position_bias import PositionBias
 from keras_cnnpractice.layers.quant_conv2d import QuantConv2D
 from keras_cnnpractice.layers.quant_dense import QuantDense
@@ -22,8 +24,9 @@ from keras_cnnpractice.layers.xnor_conv2d import XnorConv2D
 from keras_cnnpractice.layers.xnor_dense import XnorDense
 
 __all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
-           "DropConnect", "InceptionModule", "LensDistortion",
-           "LocalResponseNormalization", "PCALighting", "PositionBias",
+           "ColumnParallelDense", "DropConnect", "InceptionModule",
+           "LensDistortion", "LocalResponseNormalization", "PCALighting",
+           "PerDevice", "PositionBias",
            "QuantConv2D", "QuantDense", "RandomAffine", "RandomResizedCrop",
            "ScaleAugment", "StackedConv2D", "StochasticDepth", "XnorConv2D",
            "XnorDense"]

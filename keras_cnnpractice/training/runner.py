@@ -157,6 +157,10 @@ def prepare_run(config, log=print):
         raise ValueError("--weights_format=fixed... stores float32 weights on "
                          "a fixed-point grid; it does not combine with "
                          "--precision=float64")
+    model_parallel = config.strategy.strip().lower() == "model_parallel"
+    if model_parallel and config.init_from:
+        raise ValueError("--strategy=model_parallel does not combine with "
+                         "--init_from (it splits the head of a new model)")
     if config.augment_in == "model" and config.init_from:
         raise ValueError("--augment_in=model does not combine with "
                          "--init_from (the pretrained model is used as it "
@@ -165,6 +169,11 @@ def prepare_run(config, log=print):
     # before anything else initializes the TensorFlow runtime.
     from keras_cnnpractice.strategies import get_strategy
     strategy = get_strategy(config.strategy, config.num_devices)
+    if model_parallel:
+        from keras_cnnpractice.strategies import model_parallel as mp
+        from keras_cnnpractice.strategies.factory import replica_devices
+        mp.check_batch_size(config.batch_size,
+                            len(replica_devices(config.num_devices)))
 
     import keras
 
@@ -205,15 +214,21 @@ def prepare_run(config, log=print):
 
 
 def new_model(config, run):
-    """The zoo's `config.model` for `run`'s data, with the augmentation as
-    its first layer under `--augment_in=model` (call in the strategy's
-    scope)."""
+    """The zoo's `config.model` for `run`'s data, its head split over the
+    devices under `--strategy=model_parallel`, with the augmentation as its
+    first layer under `--augment_in=model` (call in the strategy's scope)."""
     import keras
 
     from keras_cnnpractice import models
     source = run.source
     model = models.create_model(config.model, source.input_shape,
                                 source.num_classes)
+    if config.strategy.strip().lower() == "model_parallel":
+        from keras_cnnpractice.strategies.model_parallel import split_model
+        model = split_model(model, config.num_devices)
+        print(f"Model parallel: the trunk data-parallel and the Dense layers "
+              f"split column-wise over {len(model.get_layer('trunk').devices)}"
+              " devices", flush=True)
     if run.train_ds.model_augmentation is None:
         return model
     inputs = keras.Input(source.input_shape)

@@ -25,8 +25,9 @@ flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
                   "tf.distribute strategy (case-insensitive).",
                   case_sensitive=False)
 flags.DEFINE_integer("num_devices", None,
-                     "Replicas for --strategy=mirrored (on a CPU-only "
-                     "machine the CPU is split into this many; default 2).",
+                     "Devices for --strategy=mirrored and model_parallel "
+                     "(default: all GPUs; on a CPU-only machine the CPU is "
+                     "split into this many, default 2).",
                      lower_bound=1)
 flags.DEFINE_string("dataset", _DEFAULTS.dataset,
                     f"Training data: {', '.join(DATASET_NAMES)} (folder: "

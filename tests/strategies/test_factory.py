@@ -46,10 +46,10 @@ def test_off_and_one_device():
 
 
 @pytest.mark.parametrize("name, num_devices, message", [
-    ("horovod", None, "valid names: off, one_device, mirrored"),
+    ("horovod", None, "valid names: off, one_device, mirrored, model_parallel"),
     (None, None, "valid names"),
-    ("off", 2, "only 'mirrored' takes num_devices"),
-    ("one_device", 4, "only 'mirrored' takes num_devices"),
+    ("off", 2, "only 'mirrored' and 'model_parallel' take"),
+    ("one_device", 4, "only 'mirrored' and 'model_parallel' take"),
     ("mirrored", 0, "positive integer"),
     ("mirrored", 1.5, "positive integer"),
 ])
