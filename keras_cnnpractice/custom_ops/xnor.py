@@ -17,6 +17,7 @@ These ops are for inference: they have no gradient. Train with
 import tensorflow as tf
 
 from keras_cnnpractice.custom_ops import _loader
+from keras_cnnpractice.custom_ops._conv_args import conv_attrs
 
 WORD_DTYPES = {32: tf.int32, 64: tf.int64}
 
@@ -29,15 +30,6 @@ def _word_dtype(word_bits):
         raise ValueError("word_bits must be 32 or 64. Received: "
                          f"word_bits={word_bits!r}")
     return WORD_DTYPES[word_bits]
-
-
-def pair(value, name):
-    """`(value, value)` for an int, else `tuple(value)` of length 2."""
-    both = (value, value) if isinstance(value, int) else tuple(value)
-    if len(both) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints. "
-                         f"Received: {name}={value!r}")
-    return both
 
 
 def bitpack(x, axis=-1, word_bits=32, name=None):
@@ -97,13 +89,6 @@ def xnor_matmul(a, b, depth, name=None):
     return lib.keras_cnn_practice_xnor_matmul(a, b, depth=depth, name=name)
 
 
-def _conv_attrs(strides, padding, dilations):
-    sh, sw = pair(strides, "strides")
-    dh, dw = pair(dilations, "dilations")
-    return dict(strides=[1, sh, sw, 1], padding=str(padding).upper(),
-                dilations=[1, dh, dw, 1])
-
-
 def xnor_conv2d(x, filters, channels, strides=1, padding="SAME",
                 dilations=1, data_format="NHWC", name=None):
     """`tf.nn.conv2d(sign(x), sign(w))` from packed operands, as float32.
@@ -132,7 +117,7 @@ def xnor_conv2d(x, filters, channels, strides=1, padding="SAME",
     lib = _loader.load_op_library()
     return lib.keras_cnn_practice_xnor_conv2d(
         x, filters, channels=channels, data_format=data_format, name=name,
-        **_conv_attrs(strides, padding, dilations))
+        **conv_attrs(strides, padding, dilations))
 
 
 def unpack_signs(packed, depth):
@@ -158,4 +143,4 @@ def xnor_conv2d_reference(x, filters, channels, strides=1, padding="SAME",
     """`xnor_conv2d` from TensorFlow ops (unpack, then `tf.nn.conv2d`)."""
     kernel = tf.transpose(unpack_signs(filters, channels), [1, 2, 3, 0])
     return tf.nn.conv2d(unpack_signs(x, channels), kernel,
-                        **_conv_attrs(strides, padding, dilations))
+                        **conv_attrs(strides, padding, dilations))

@@ -3,6 +3,7 @@
 import keras
 
 from keras_cnnpractice.custom_ops import xnor
+from keras_cnnpractice.custom_ops._conv_args import pair
 from keras_cnnpractice.layers._xnor import XnorLayerBase
 
 
@@ -35,9 +36,9 @@ class XnorConv2D(XnorLayerBase):
                  dilation_rate=1, **kwargs):
         super().__init__(filters, **kwargs)
         self.filters = filters
-        self.kernel_size = xnor.pair(kernel_size, "kernel_size")
-        self.strides = xnor.pair(strides, "strides")
-        self.dilation_rate = xnor.pair(dilation_rate, "dilation_rate")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.strides = pair(strides, "strides")
+        self.dilation_rate = pair(dilation_rate, "dilation_rate")
         if str(padding).lower() not in ("same", "valid"):
             raise ValueError("padding must be 'same' or 'valid'. Received: "
                              f"padding={padding!r}")
