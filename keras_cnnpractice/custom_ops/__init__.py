@@ -6,6 +6,8 @@ rebuild it when it is missing or stale.
 
 from keras_cnnpractice.custom_ops._loader import OpLibraryError
 from keras_cnnpractice.custom_ops._loader import load_op_library
+from keras_cnnpractice.custom_ops.im2col import im2col_conv2d
+from keras_cnnpractice.custom_ops.im2col import im2col_conv2d_reference
 from keras_cnnpractice.custom_ops.packed_records import read_packed_records
 from keras_cnnpractice.custom_ops.stochastic_round import fixed_point_range
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round
@@ -16,7 +18,7 @@ from keras_cnnpractice.custom_ops.xnor import pack_dense_kernel
 from keras_cnnpractice.custom_ops.xnor import xnor_conv2d
 from keras_cnnpractice.custom_ops.xnor import xnor_matmul
 
-__all__ = ["OpLibraryError", "bitpack", "fixed_point_range", "load_op_library",
-           "pack_conv_kernel", "pack_dense_kernel", "read_packed_records",
-           "stochastic_round",
+__all__ = ["OpLibraryError", "bitpack", "fixed_point_range", "im2col_conv2d",
+           "im2col_conv2d_reference", "load_op_library", "pack_conv_kernel",
+           "pack_dense_kernel", "read_packed_records", "stochastic_round",
            "stochastic_round_reference", "xnor_conv2d", "xnor_matmul"]

@@ -1,0 +1,390 @@
+// CPU kernels of KerasCnnPractice>Im2colConv2D and its input and filter
+// gradients: im2col in bounded blocks + a packed GEMM (packed_gemm.h), run
+// in parallel over blocks on the CPU device's thread pool (layout and
+// memory bound in im2col.h). With K = kh * kw * in_c and O = out_c:
+//
+//   forward:  out[block] = cols(x)[block] * W          ([rows, K] x [K, O])
+//   input:    dx        += col2im(dy[block] * W^T)     ([rows, O] x [O, K])
+//   filter:   dW         = sum over blocks of cols(x)[block]^T * dy[block]
+//
+// W (or W^T) is packed once per call and shared by the workers. The filter
+// gradient accumulates into one [K, O] buffer per worker thread (the size
+// of the filter each), summed at the end. The input gradient's blocks are
+// whole output rows of one image, run in two phases (even, then odd blocks)
+// so that no two concurrent blocks add onto the same input.
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "im2col.h"
+#include "packed_gemm.h"
+#include "tensorflow/core/framework/kernel_shape_util.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/tensor_shape.h"
+#include "tensorflow/core/framework/tensor_util.h"
+#include "tensorflow/core/platform/threadpool.h"
+#include "tensorflow/core/util/padding.h"
+
+namespace keras_cnnpractice {
+
+using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
+using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
+using gemm::GemmPackedB;
+using gemm::kPackedABlockSize;
+using gemm::PackB;
+using gemm::PackedBSize;
+
+namespace {
+
+::tensorflow::thread::ThreadPool* Workers(OpKernelContext* ctx) {
+  return ctx->device()->tensorflow_cpu_worker_threads()->workers;
+}
+
+// Fills `shape` from the int32 sizes tensor of input `index`, which must
+// hold 4 non-negative sizes.
+void SizesInput(OpKernelContext* ctx, int index, const char* what,
+                TensorShape* shape) {
+  const Tensor& sizes = ctx->input(index);
+  OP_REQUIRES(ctx, sizes.dims() == 1 && sizes.NumElements() == 4,
+              absl::InvalidArgumentError(absl::StrCat(
+                  "Im2colConv2D: ", what,
+                  " must be a vector of 4 sizes. Received shape: ",
+                  sizes.shape().DebugString())));
+  OP_REQUIRES_OK(ctx, ::tensorflow::tensor::MakeShape(sizes, shape));
+}
+
+}  // namespace
+
+// Checks the attributes and the operands' shapes, and works out the
+// geometry; every op of the family shares it.
+class Im2colConvArgs {
+ public:
+  explicit Im2colConvArgs(OpKernelConstruction* ctx) {
+    std::string data_format, padding;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("strides", &strides_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("dilations", &dilations_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("padding", &padding));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("data_format", &data_format));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("block_bytes", &block_bytes_));
+    OP_REQUIRES_OK(ctx, ::tensorflow::GetPaddingFromString(padding, &padding_));
+    OP_REQUIRES(ctx, data_format == "NHWC",
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D supports only data_format='NHWC'. "
+                    "Received: data_format='",
+                    data_format, "'")));
+    OP_REQUIRES(ctx, block_bytes_ >= 0,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D needs block_bytes >= 0 (0: default). "
+                    "Received: block_bytes=",
+                    block_bytes_)));
+    if (block_bytes_ == 0) block_bytes_ = kIm2colDefaultBlockBytes;
+    for (const auto* list : {&strides_, &dilations_}) {
+      const char* what = list == &strides_ ? "strides" : "dilations";
+      OP_REQUIRES(
+          ctx,
+          list->size() == 4 && (*list)[0] == 1 && (*list)[3] == 1 &&
+              (*list)[1] >= 1 && (*list)[2] >= 1,
+          absl::InvalidArgumentError(absl::StrCat(
+              "Im2colConv2D needs ", what,
+              " = [1, h, w, 1] with h, w >= 1 (NHWC). Received: ", what, "=[",
+              absl::StrJoin(*list, ", "), "]")));
+    }
+  }
+
+  int64_t block_bytes() const { return block_bytes_; }
+
+  // Fills `g` for an input and a filter of these shapes, or sets an
+  // InvalidArgument error.
+  void Geometry(OpKernelContext* ctx, const TensorShape& x,
+                const TensorShape& filter, Im2colGeometry* g) const {
+    const std::string shapes =
+        absl::StrCat("Received shapes: input=", x.DebugString(),
+                     ", filter=", filter.DebugString());
+    OP_REQUIRES(ctx, x.dims() == 4 && filter.dims() == 4,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D needs an NHWC input and a [kernel_h, "
+                    "kernel_w, in_channels, out_channels] filter (rank 4 "
+                    "each). ",
+                    shapes)));
+    OP_REQUIRES(ctx, x.dim_size(3) == filter.dim_size(2),
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D: the input has ", x.dim_size(3),
+                    " channels but the filter expects ", filter.dim_size(2),
+                    ". ", shapes)));
+    OP_REQUIRES(ctx, filter.dim_size(0) >= 1 && filter.dim_size(1) >= 1,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D needs a non-empty kernel. ", shapes)));
+    g->batch = x.dim_size(0);
+    g->in_h = x.dim_size(1);
+    g->in_w = x.dim_size(2);
+    g->in_c = x.dim_size(3);
+    g->kernel_h = filter.dim_size(0);
+    g->kernel_w = filter.dim_size(1);
+    g->out_c = filter.dim_size(3);
+    g->stride_h = strides_[1];
+    g->stride_w = strides_[2];
+    g->dilation_h = dilations_[1];
+    g->dilation_w = dilations_[2];
+    const int64_t in[2] = {g->in_h, g->in_w};
+    const int64_t k[2] = {g->kernel_h, g->kernel_w};
+    const int64_t s[2] = {g->stride_h, g->stride_w};
+    const int64_t d[2] = {g->dilation_h, g->dilation_w};
+    int64_t* out[2] = {&g->out_h, &g->out_w};
+    int64_t* pad[2] = {&g->pad_top, &g->pad_left};
+    for (int i = 0; i < 2; ++i) {
+      const int64_t extent = (k[i] - 1) * d[i] + 1;
+      OP_REQUIRES(ctx, padding_ == ::tensorflow::SAME || in[i] >= extent,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "Im2colConv2D with padding='VALID': the dilated kernel "
+                      "(extent ",
+                      extent, ") is larger than the input (", in[i], "). ",
+                      shapes)));
+      int64_t pad_after;
+      OP_REQUIRES_OK(ctx, ::tensorflow::GetWindowedOutputSizeVerbose(
+                              in[i], k[i], d[i], s[i], padding_, out[i],
+                              pad[i], &pad_after));
+    }
+  }
+
+  // Fills `g` like Geometry and checks that `out_backprop` has the
+  // convolution's output shape.
+  void GradientGeometry(OpKernelContext* ctx, const TensorShape& x,
+                        const TensorShape& filter,
+                        const TensorShape& out_backprop,
+                        Im2colGeometry* g) const {
+    Geometry(ctx, x, filter, g);
+    if (!ctx->status().ok()) return;
+    const TensorShape want({g->batch, g->out_h, g->out_w, g->out_c});
+    OP_REQUIRES(ctx, out_backprop == want,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "Im2colConv2D gradient: out_backprop must have the "
+                    "output shape ",
+                    want.DebugString(), ". Received: out_backprop shape ",
+                    out_backprop.DebugString())));
+  }
+
+ private:
+  std::vector<int32_t> strides_, dilations_;
+  ::tensorflow::Padding padding_;
+  int64_t block_bytes_ = 0;
+};
+
+class Im2colConv2DOp : public OpKernel {
+ public:
+  explicit Im2colConv2DOp(OpKernelConstruction* ctx)
+      : OpKernel(ctx), args_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& filter = ctx->input(1);
+    Im2colGeometry g{};
+    args_.Geometry(ctx, x.shape(), filter.shape(), &g);
+    if (!ctx->status().ok()) return;
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(
+                            0, TensorShape({g.batch, g.out_h, g.out_w, g.out_c}),
+                            &out));
+    if (out->NumElements() == 0) return;
+    float* y = out->flat<float>().data();
+    if (g.Depth() == 0) {
+      std::fill_n(y, out->NumElements(), 0.0f);
+      return;
+    }
+    const float* input = x.flat<float>().data();
+    auto* workers = Workers(ctx);
+    const int64_t depth = g.Depth(), pixels = g.Pixels();
+    const int64_t rows = BlockRows(g, args_.block_bytes(),
+                                   workers->NumThreads());
+    const bool direct = g.InputIsColumns();
+    std::vector<float> w(PackedBSize(depth, g.out_c));
+    PackB(filter.flat<float>().data(), g.out_c, 1, depth, g.out_c, w.data());
+    WorkerBuffers scratch(workers->NumThreads(),
+                          kPackedABlockSize + (direct ? 0 : rows * depth),
+                          /*zeroed=*/false);
+    workers->ParallelForWithWorkerId(
+        (pixels + rows - 1) / rows, Scheduling::Fixed(1),
+        [&](int64_t first, int64_t last, int id) {
+          float* packed_a = scratch.Get(id);
+          float* cols = packed_a + kPackedABlockSize;
+          for (int64_t blk = first; blk < last; ++blk) {
+            const int64_t p0 = blk * rows, n = std::min(rows, pixels - p0);
+            const float* block = input + p0 * depth;
+            if (!direct) {
+              Im2colRows(input, g, p0, n, cols);
+              block = cols;
+            }
+            GemmPackedB(n, g.out_c, depth, block, depth, 1, w.data(),
+                        y + p0 * g.out_c, g.out_c, /*accumulate=*/false,
+                        packed_a);
+          }
+        });
+  }
+
+ private:
+  Im2colConvArgs args_;
+};
+
+class Im2colConv2DBackpropInputOp : public OpKernel {
+ public:
+  explicit Im2colConv2DBackpropInputOp(OpKernelConstruction* ctx)
+      : OpKernel(ctx), args_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& filter = ctx->input(1);
+    const Tensor& dy = ctx->input(2);
+    TensorShape x_shape;
+    SizesInput(ctx, 0, "input_sizes", &x_shape);
+    if (!ctx->status().ok()) return;
+    Im2colGeometry g{};
+    args_.GradientGeometry(ctx, x_shape, filter.shape(), dy.shape(), &g);
+    if (!ctx->status().ok()) return;
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, x_shape, &out));
+    if (out->NumElements() == 0) return;
+    float* dx = out->flat<float>().data();
+    std::fill_n(dx, out->NumElements(), 0.0f);
+    if (dy.NumElements() == 0) return;
+    const float* grad = dy.flat<float>().data();
+    auto* workers = Workers(ctx);
+    const int64_t depth = g.Depth();
+    // W^T: element (o, k) of the [O, K] matrix is W[k, o].
+    std::vector<float> wt(PackedBSize(g.out_c, depth));
+    PackB(filter.flat<float>().data(), 1, g.out_c, g.out_c, depth, wt.data());
+    if (g.InputIsColumns()) {  // each pixel's column row is its input row
+      const int64_t pixels = g.Pixels();
+      const int64_t rows = BlockRows(g, args_.block_bytes(),
+                                     workers->NumThreads());
+      WorkerBuffers scratch(workers->NumThreads(), kPackedABlockSize,
+                            /*zeroed=*/false);
+      workers->ParallelForWithWorkerId(
+          (pixels + rows - 1) / rows, Scheduling::Fixed(1),
+          [&](int64_t first, int64_t last, int id) {
+            for (int64_t blk = first; blk < last; ++blk) {
+              const int64_t p0 = blk * rows, n = std::min(rows, pixels - p0);
+              GemmPackedB(n, depth, g.out_c, grad + p0 * g.out_c, g.out_c, 1,
+                          wt.data(), dx + p0 * depth, depth,
+                          /*accumulate=*/false, scratch.Get(id));
+            }
+          });
+      return;
+    }
+    const int64_t k = Col2imBlockRows(g, args_.block_bytes(),
+                                      workers->NumThreads());
+    const int64_t per_image = (g.out_h + k - 1) / k;
+    WorkerBuffers scratch(workers->NumThreads(),
+                          kPackedABlockSize + k * g.out_w * depth,
+                          /*zeroed=*/false);
+    for (int64_t phase = 0; phase < 2; ++phase) {
+      const int64_t count = (per_image + 1 - phase) / 2;  // blocks per image
+      workers->ParallelForWithWorkerId(
+          g.batch * count, Scheduling::Fixed(1),
+          [&](int64_t first, int64_t last, int id) {
+            float* packed_a = scratch.Get(id);
+            float* cols = packed_a + kPackedABlockSize;
+            for (int64_t i = first; i < last; ++i) {
+              const int64_t image = i / count;
+              const int64_t oh0 = (phase + 2 * (i % count)) * k;
+              const int64_t n = std::min(k, g.out_h - oh0) * g.out_w;
+              const int64_t p0 = (image * g.out_h + oh0) * g.out_w;
+              GemmPackedB(n, depth, g.out_c, grad + p0 * g.out_c, g.out_c, 1,
+                          wt.data(), cols, depth, /*accumulate=*/false,
+                          packed_a);
+              Col2imRows(cols, g, p0, n, dx);
+            }
+          });
+    }
+  }
+
+ private:
+  Im2colConvArgs args_;
+};
+
+class Im2colConv2DBackpropFilterOp : public OpKernel {
+ public:
+  explicit Im2colConv2DBackpropFilterOp(OpKernelConstruction* ctx)
+      : OpKernel(ctx), args_(ctx) {}
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& x = ctx->input(0);
+    const Tensor& dy = ctx->input(2);
+    TensorShape w_shape;
+    SizesInput(ctx, 1, "filter_sizes", &w_shape);
+    if (!ctx->status().ok()) return;
+    Im2colGeometry g{};
+    args_.GradientGeometry(ctx, x.shape(), w_shape, dy.shape(), &g);
+    if (!ctx->status().ok()) return;
+    Tensor* out = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, w_shape, &out));
+    if (out->NumElements() == 0) return;
+    const float* input = x.flat<float>().data();
+    const float* grad = dy.flat<float>().data();
+    auto* workers = Workers(ctx);
+    const int64_t depth = g.Depth(), pixels = g.Pixels();
+    const int64_t rows = BlockRows(g, args_.block_bytes(),
+                                   workers->NumThreads());
+    const bool direct = g.InputIsColumns();
+    // Per worker: the packed A block, the block's dy packed as B, and its
+    // column rows.
+    const int64_t packed_dy = PackedBSize(rows, g.out_c);
+    WorkerBuffers scratch(
+        workers->NumThreads(),
+        kPackedABlockSize + packed_dy + (direct ? 0 : rows * depth),
+        /*zeroed=*/false);
+    WorkerBuffers sums(workers->NumThreads(), depth * g.out_c,
+                       /*zeroed=*/true);
+    workers->ParallelForWithWorkerId(
+        (pixels + rows - 1) / rows, Scheduling::Fixed(1),
+        [&](int64_t first, int64_t last, int id) {
+          float* packed_a = scratch.Get(id);
+          float* dy_block = packed_a + kPackedABlockSize;
+          float* cols = dy_block + packed_dy;
+          for (int64_t blk = first; blk < last; ++blk) {
+            const int64_t p0 = blk * rows, n = std::min(rows, pixels - p0);
+            const float* block = input + p0 * depth;
+            if (!direct) {
+              Im2colRows(input, g, p0, n, cols);
+              block = cols;
+            }
+            PackB(grad + p0 * g.out_c, g.out_c, 1, n, g.out_c, dy_block);
+            // cols^T: element (k, r) of the [K, n] matrix is cols[r, k].
+            GemmPackedB(depth, g.out_c, n, block, 1, depth, dy_block,
+                        sums.Get(id), g.out_c, /*accumulate=*/true, packed_a);
+          }
+        });
+    float* dw = out->flat<float>().data();
+    std::fill_n(dw, out->NumElements(), 0.0f);
+    for (const float* sum : sums.Used()) {
+      for (int64_t i = 0; i < out->NumElements(); ++i) dw[i] += sum[i];
+    }
+  }
+
+ private:
+  Im2colConvArgs args_;
+};
+
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>Im2colConv2D")
+                            .Device(DEVICE_CPU)
+                            .TypeConstraint<float>("T"),
+                        Im2colConv2DOp);
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>Im2colConv2DBackpropInput")
+                            .Device(DEVICE_CPU)
+                            .TypeConstraint<float>("T")
+                            .HostMemory("input_sizes"),
+                        Im2colConv2DBackpropInputOp);
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>Im2colConv2DBackpropFilter")
+                            .Device(DEVICE_CPU)
+                            .TypeConstraint<float>("T")
+                            .HostMemory("filter_sizes"),
+                        Im2colConv2DBackpropFilterOp);
+
+}  // namespace keras_cnnpractice
