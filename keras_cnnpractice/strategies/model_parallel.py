@@ -76,24 +76,26 @@ def check_batch_size(batch_size, num_devices):
             f"batch_size={batch_size}, num_devices={num_devices}")
 
 
-def _head(model):
-    """The chain of Dense and elementwise layers at the end of `model`,
-    from its first Dense layer on."""
-    chain = []
-    tensor = model.outputs[0]
+def _head(graph):
+    """The chain of Dense and elementwise layers that ends the functional
+    `graph`, from its first Dense layer on, and that layer's input tensor
+    (`[], None` if there is none)."""
+    calls = [node.operation for nodes in graph._nodes_by_depth.values()
+             for node in nodes]
+    chain, head, features = [], [], None
+    tensor = graph.outputs[0]
     while True:
-        layer = tensor._keras_history.operation
-        dense = type(layer) is keras.layers.Dense
-        if not (dense or isinstance(layer, _ELEMENTWISE)):
+        layer, node_index, _ = tensor._keras_history
+        if not (type(layer) is keras.layers.Dense
+                or isinstance(layer, _ELEMENTWISE)):
             break
-        if len(layer._inbound_nodes) != 1:
-            break  # a layer used more than once is not part of a chain
-        chain.append(layer)
-        tensor = layer.input
-    chain.reverse()
-    while chain and type(chain[0]) is not keras.layers.Dense:
-        chain.pop(0)  # elementwise layers before the first Dense: trunk
-    return chain
+        if sum(op is layer for op in calls) != 1:
+            break  # a layer the model calls twice is not part of a chain
+        chain.insert(0, layer)
+        tensor = layer._inbound_nodes[node_index].input_tensors[0]
+        if type(layer) is keras.layers.Dense:
+            head, features = list(chain), tensor
+    return head, features
 
 
 def _activation(layer):
@@ -128,12 +130,13 @@ def split_model(model, devices=None):
     """
     if not isinstance(devices, (list, tuple)):
         devices = replica_devices(devices)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
+    graph = getattr(model, "_functional", model)  # (Sequential's graph)
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ValueError(
             "split_model takes a model with one input and one output. "
-            f"Received: {len(model.inputs)} inputs and {len(model.outputs)} "
+            f"Received: {len(graph.inputs)} inputs and {len(graph.outputs)} "
             f"outputs in model {model.name!r}")
-    head = _head(model)
+    head, features = _head(graph)
     if not head:
         raise ValueError(
             f"Model {model.name!r} does not end in Dense layers (a head of "
@@ -141,7 +144,6 @@ def split_model(model, devices=None):
             "connected layers to split. Received: last layer "
             f"{model.layers[-1].name!r} of type "
             f"{type(model.layers[-1]).__name__}")
-    features = head[0].input
     if len(features.shape) != 2:
         raise ValueError(
             f"The first Dense layer of the head, {head[0].name!r}, must take "
@@ -165,8 +167,8 @@ def split_model(model, devices=None):
                 + ", ".join(f"{name}={getattr(layer, name)!r}"
                             for name in extras))
 
-    trunk = keras.Model(model.inputs, features, name=f"{model.name}_trunk")
-    source = model.inputs[0]
+    trunk = keras.Model(graph.inputs, features, name=f"{model.name}_trunk")
+    source = graph.inputs[0]
     inputs = keras.Input(batch_shape=source.shape, dtype=source.dtype,
                          name=source.name)
     parts = PerDevice(trunk, devices, name="trunk")(inputs)

@@ -5,6 +5,7 @@ end to end, and the configurations it refuses."""
 import json
 
 import keras
+import numpy as np
 import pytest
 
 from keras_cnnpractice.layers import ColumnParallelDense
@@ -199,8 +200,12 @@ def _small(head):
     return keras.Model(inputs, x, name="small")
 
 
+_SHARED = keras.layers.Dense(4)  # called twice: its weights are tied
+
+
 @pytest.mark.parametrize("head, message", [
     ([], "does not end in Dense layers"),
+    ([_SHARED, _SHARED], "does not end in Dense layers"),
     ([keras.layers.Dense(4, activation="softmax"), keras.layers.Dense(2)],
      "row-wise activation"),
     ([keras.layers.Dense(4, kernel_regularizer="l2")],
@@ -209,6 +214,23 @@ def _small(head):
 def test_models_it_cannot_split(head, message):
     with pytest.raises(ValueError, match=message):
         split_model(_small(head), _devices(2))
+
+
+def test_sequential_model_splits():
+    # Dropout and a ReLU layer between the Dense layers, a softmax at the
+    # end.
+    model = keras.Sequential([
+        keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3),
+        keras.layers.Flatten(), keras.layers.Dropout(0.5),
+        keras.layers.Dense(6), keras.layers.ReLU(), keras.layers.Dropout(0.5),
+        keras.layers.Dense(4, activation="softmax")])
+    split = split_model(model, _devices(2))
+    assert [type(layer).__name__ for layer in split.layers] == [
+        "InputLayer", "PerDevice", "ColumnParallelDense", "PerDevice",
+        "PerDevice", "ColumnParallelDense", "Concatenate", "Activation"]
+    x = np.random.default_rng(0).normal(size=(3, 6, 6, 2))
+    np.testing.assert_allclose(split(x, training=False),
+                               model(x, training=False), rtol=1e-5, atol=1e-6)
 
 
 def test_head_must_follow_flatten_or_pooling():
