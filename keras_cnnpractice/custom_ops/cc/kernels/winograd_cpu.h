@@ -1,0 +1,507 @@
+// CPU arithmetic of the Winograd ops (see winograd.h for the algorithm and
+// the layouts): the transforms of Lavin & Gray (2016) for F(2x2, 3x3) and
+// F(4x4, 3x3), vectorized over channels, the matrix product of the
+// transform domain, and the blocked convolution built from them.
+//
+// Vector code: the transforms use GCC/Clang vector types, one AVX register
+// of 8 floats where the build targets AVX (-march=native on an AVX2
+// machine), one SSE register of 4 on a baseline x86-64 build. The matrix
+// product has an AVX2 + FMA micro-kernel (6 rows x 16
+// columns, 12 accumulator registers) when the build enables both, and uses
+// Eigen's product otherwise. No AVX-512 path: the machine this was written
+// and measured on (AMD EPYC, Zen 3) has none, so it could not be tested.
+//
+// Free of TensorFlow includes so the arithmetic can be read, and timed, on
+// its own; the op kernels (winograd_conv2d_op.cc) add the threads.
+#ifndef KERAS_CNNPRACTICE_KERNELS_WINOGRAD_CPU_H_
+#define KERAS_CNNPRACTICE_KERNELS_WINOGRAD_CPU_H_
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KCP_WINOGRAD_AVX2_FMA 1
+#else
+#include "Eigen/Core"
+#endif
+
+#include "winograd.h"
+
+namespace keras_cnnpractice {
+namespace winograd {
+
+// ---------------------------------------------------------------------------
+// Lanes: one float, or a vector register of them (8 with AVX, else 4).
+
+#ifdef __AVX__
+typedef float VecF __attribute__((vector_size(32)));
+#else
+typedef float VecF __attribute__((vector_size(16)));
+#endif
+
+template <typename T>
+struct Lanes;
+
+template <>
+struct Lanes<float> {
+  static constexpr int64_t kCount = 1;
+  static float Load(const float* p) { return *p; }
+  static void Store(float* p, float v) { *p = v; }
+};
+
+template <>
+struct Lanes<VecF> {
+  static constexpr int64_t kCount = sizeof(VecF) / sizeof(float);
+  static VecF Load(const float* p) {
+    VecF v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  static void Store(float* p, VecF v) { std::memcpy(p, &v, sizeof v); }
+};
+
+// Calls body(T{}, i) for i in [0, n): a vector of lanes at a time, then
+// one by one.
+template <typename Body>
+inline void ForLanes(int64_t n, Body body) {
+  int64_t i = 0;
+  for (; i + Lanes<VecF>::kCount <= n; i += Lanes<VecF>::kCount) {
+    body(VecF{}, i);
+  }
+  for (; i < n; ++i) body(0.0f, i);
+}
+
+// ---------------------------------------------------------------------------
+// The one-dimensional transforms (Lavin & Gray 2016, section 4.1 and 4.2),
+// written out so that no multiplication by 0 or 1 is left to the compiler
+// (which may not drop them: 0 * inf is NaN).
+
+template <int kTile>
+struct Transform;
+
+// F(2, 3): interpolation points 0, 1, -1 and infinity.
+template <>
+struct Transform<2> {
+  static constexpr int kAlpha = 4;
+  // r = B^T d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+  template <typename T>
+  static void Input(const T (&d)[4], T (&r)[4]) {
+    r[0] = d[0] - d[2];
+    r[1] = d[1] + d[2];
+    r[2] = d[2] - d[1];
+    r[3] = d[1] - d[3];
+  }
+  // r = G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+  template <typename T>
+  static void Filter(const T (&g)[3], T (&r)[4]) {
+    const T even = g[0] + g[2];
+    r[0] = g[0];
+    r[1] = 0.5f * (even + g[1]);
+    r[2] = 0.5f * (even - g[1]);
+    r[3] = g[2];
+  }
+  // y = A^T m, A^T = [1 1 1 0; 0 1 -1 -1].
+  template <typename T>
+  static void Output(const T (&m)[4], T (&y)[2]) {
+    y[0] = m[0] + m[1] + m[2];
+    y[1] = m[1] - m[2] - m[3];
+  }
+};
+
+// F(4, 3): interpolation points 0, 1, -1, 2, -2 and infinity.
+template <>
+struct Transform<4> {
+  static constexpr int kAlpha = 6;
+  // r = B^T d, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+  //                   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+  template <typename T>
+  static void Input(const T (&d)[6], T (&r)[6]) {
+    const T a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+    const T c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+  }
+  // r = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+  //               1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+  template <typename T>
+  static void Filter(const T (&g)[3], T (&r)[6]) {
+    const T even = g[0] + g[2], quad = g[0] + 4.0f * g[2];
+    r[0] = 0.25f * g[0];
+    r[1] = (-1.0f / 6.0f) * (even + g[1]);
+    r[2] = (-1.0f / 6.0f) * (even - g[1]);
+    r[3] = (1.0f / 24.0f) * (quad + 2.0f * g[1]);
+    r[4] = (1.0f / 24.0f) * (quad - 2.0f * g[1]);
+    r[5] = g[2];
+  }
+  // y = A^T m, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+  //                   0 1 -1 8 -8 1].
+  template <typename T>
+  static void Output(const T (&m)[6], T (&y)[4]) {
+    const T s1 = m[1] + m[2], d1 = m[1] - m[2];
+    const T s2 = m[3] + m[4], d2 = m[3] - m[4];
+    y[0] = m[0] + s1 + s2;
+    y[1] = d1 + 2.0f * d2;
+    y[2] = s1 + 4.0f * s2;
+    y[3] = d1 + 8.0f * d2 + m[5];
+  }
+};
+
+// y = M x M^T for the one-dimensional transform `rule` (x -> M x): the
+// rule is applied to the columns of x, then to the rows of the result.
+template <int kIn, int kOut, typename T, typename Rule>
+inline void Apply2D(const T (&x)[kIn][kIn], T (&y)[kOut][kOut], Rule rule) {
+  T tmp[kOut][kIn];
+  for (int j = 0; j < kIn; ++j) {
+    T col[kIn], r[kOut];
+    for (int i = 0; i < kIn; ++i) col[i] = x[i][j];
+    rule(col, r);
+    for (int i = 0; i < kOut; ++i) tmp[i][j] = r[i];
+  }
+  for (int i = 0; i < kOut; ++i) rule(tmp[i], y[i]);
+}
+
+// ---------------------------------------------------------------------------
+// Transforms of whole tiles, vectorized over the contiguous channel axis.
+
+// v[xi * xi_stride + c] = (B^T d_c B)[xi] for c < channels, where pixel
+// (i, j) of the alpha x alpha input tile d is the `channels` floats at
+// rows[i * alpha + j].
+template <int kTile>
+inline void InputTransformTile(const float* const* rows, int64_t channels,
+                               float* v, int64_t xi_stride) {
+  constexpr int a = Transform<kTile>::kAlpha;
+  ForLanes(channels, [&](auto lanes, int64_t c) {
+    using T = decltype(lanes);
+    T d[a][a], r[a][a];
+    for (int i = 0; i < a * a; ++i) d[i / a][i % a] = Lanes<T>::Load(rows[i] + c);
+    Apply2D(d, r, [](const T(&in)[a], T(&out)[a]) {
+      Transform<kTile>::Input(in, out);
+    });
+    for (int i = 0; i < a * a; ++i) {
+      Lanes<T>::Store(v + i * xi_stride + c, r[i / a][i % a]);
+    }
+  });
+}
+
+// The m x m output pixels pixels[i * m + j][k] = (A^T m_k A)[i][j] for
+// k < count, from the transform-domain products m[xi * xi_stride + k].
+template <int kTile>
+inline void OutputTransformTile(const float* m, int64_t xi_stride,
+                                int64_t count, float* const* pixels) {
+  constexpr int a = Transform<kTile>::kAlpha;
+  ForLanes(count, [&](auto lanes, int64_t k) {
+    using T = decltype(lanes);
+    T x[a][a], y[kTile][kTile];
+    for (int i = 0; i < a * a; ++i) {
+      x[i / a][i % a] = Lanes<T>::Load(m + i * xi_stride + k);
+    }
+    Apply2D(x, y, [](const T(&in)[a], T(&out)[kTile]) {
+      Transform<kTile>::Output(in, out);
+    });
+    for (int i = 0; i < kTile * kTile; ++i) {
+      Lanes<T>::Store(pixels[i] + k, y[i / kTile][i % kTile]);
+    }
+  });
+}
+
+// u[xi][c][k] = (G g_ck G^T)[xi] for input channels c in [c_begin, c_end)
+// and every output channel k, from filter[3][3][in_channels][out_channels].
+template <int kTile>
+inline void FilterTransformChannels(const float* filter, float* u,
+                                    int64_t in_channels, int64_t out_channels,
+                                    int64_t c_begin, int64_t c_end) {
+  constexpr int a = Transform<kTile>::kAlpha;
+  const int64_t plane = in_channels * out_channels;
+  for (int64_t c = c_begin; c < c_end; ++c) {
+    const float* f = filter + c * out_channels;
+    float* out = u + c * out_channels;
+    ForLanes(out_channels, [&](auto lanes, int64_t k) {
+      using T = decltype(lanes);
+      T g[3][3], r[a][a];
+      for (int i = 0; i < 9; ++i) {
+        g[i / 3][i % 3] = Lanes<T>::Load(f + i * plane + k);
+      }
+      Apply2D(g, r, [](const T(&in)[3], T(&o)[a]) {
+        Transform<kTile>::Filter(in, o);
+      });
+      for (int i = 0; i < a * a; ++i) {
+        Lanes<T>::Store(out + i * plane + k, r[i / a][i % a]);
+      }
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// c[rows x cols] = a[rows x depth] * b[depth x cols], row-major with leading
+// dimensions lda, ldb, ldc. `pack` holds PackFloats(cols) floats.
+
+constexpr int64_t kMr = 6;     // micro-kernel rows
+constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
+constexpr int64_t kKc = 64;    // depth block
+
+inline int64_t PackFloats(int64_t cols) {
+  return kKc * (cols + kNr - 1) / kNr * kNr;
+}
+
+#ifdef KCP_WINOGRAD_AVX2_FMA
+// c[R x 16] (+)= a[R x depth] * panel[depth x 16]; `cols` <= 16 of the 16
+// columns are real (the panel's others are zero); `accumulate` adds to c.
+// The sum over this depth block starts from zero and is added to c at the
+// end, so a long depth is summed in blocks (smaller rounding errors than
+// one running sum).
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < depth; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(panel + p * kNr);
+    const __m256 b1 = _mm256_loadu_ps(panel + p * kNr + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * lda + p);
+      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  if (cols == kNr) {
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      float* dst = c + r * ldc;
+      if (accumulate) {
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(dst));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(dst + 8));
+      }
+      _mm256_storeu_ps(dst, acc[r][0]);
+      _mm256_storeu_ps(dst + 8, acc[r][1]);
+    }
+    return;
+  }
+  float edge[kNr];  // the partial columns of a row
+  // Unrolled, as every loop over acc: an indexed acc would live in memory.
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(edge, acc[r][0]);
+    _mm256_storeu_ps(edge + 8, acc[r][1]);
+    float* dst = c + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
+    }
+  }
+}
+
+// pack[j][p][0:16] = b[p][16 j : 16 j + 16] for the `depth` rows of b
+// (zero past `cols`): each 16-column panel contiguous, so the micro-kernel
+// streams it from L1, reading b's rows once and in order.
+inline void PackPanels(const float* b, int64_t ldb, int64_t depth,
+                       int64_t cols, float* pack) {
+  const int64_t full = cols / kNr, rest = cols % kNr;
+  for (int64_t p = 0; p < depth; ++p) {
+    const float* src = b + p * ldb;
+    float* dst = pack + p * kNr;
+    for (int64_t j = 0; j < full; ++j) {
+      std::memcpy(dst + j * depth * kNr, src + j * kNr, kNr * sizeof(float));
+    }
+    if (rest > 0) {
+      float* last = dst + full * depth * kNr;
+      std::memcpy(last, src + full * kNr, rest * sizeof(float));
+      std::fill(last + rest, last + kNr, 0.0f);
+    }
+  }
+}
+
+inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float* c, int64_t ldc, int64_t rows, int64_t cols,
+                 int64_t depth, float* pack) {
+  for (int64_t p0 = 0; p0 < depth; p0 += kKc) {
+    const int64_t pd = std::min(kKc, depth - p0);
+    const bool acc = p0 > 0;
+    PackPanels(b + p0 * ldb, ldb, pd, cols, pack);
+    for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
+      const int64_t nc = std::min(kNr, cols - j0);
+      const float* panel = pack + j0 * pd;
+      for (int64_t i0 = 0; i0 < rows; i0 += kMr) {
+        const float* ai = a + i0 * lda + p0;
+        float* ci = c + i0 * ldc + j0;
+        switch (std::min(kMr, rows - i0)) {
+          case 6: MicroKernel<6>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
+          case 5: MicroKernel<5>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
+          case 4: MicroKernel<4>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
+          case 3: MicroKernel<3>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
+          case 2: MicroKernel<2>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
+          default: MicroKernel<1>(ai, lda, panel, pd, ci, ldc, nc, acc);
+        }
+      }
+    }
+  }
+}
+#else
+inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float* c, int64_t ldc, int64_t rows, int64_t cols,
+                 int64_t depth, float* /*pack*/) {
+  using Matrix =
+      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Stride = Eigen::OuterStride<>;
+  Eigen::Map<const Matrix, 0, Stride> am(a, rows, depth, Stride(lda));
+  Eigen::Map<const Matrix, 0, Stride> bm(b, depth, cols, Stride(ldb));
+  Eigen::Map<Matrix, 0, Stride> cm(c, rows, cols, Stride(ldc));
+  cm.noalias() = am * bm;
+}
+#endif  // KCP_WINOGRAD_AVX2_FMA
+
+// The name of the matrix-product path compiled in, for the build report.
+inline const char* GemmPath() {
+#ifdef KCP_WINOGRAD_AVX2_FMA
+  return "avx2_fma";
+#else
+  return "eigen";
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// The blocked convolution, in two stages per group of tiles (the batch's
+// tiles in row-major order):
+//  1. the input transform of the group's tiles, into v[xi][tile][in];
+//  2. units of (rows of tiles) x (output channels): the alpha^2 products
+//     of those rows with U's columns, into the unit's m[xi][tile][out],
+//     then the output transform of those rows and channels.
+// A group's transformed tiles are shared by all the units of stage 2, so
+// each input transform is done once, and U is read once per row block; the
+// split favours few row blocks (U, alpha^2 x in x out, is large where the
+// channels are many) and cuts the output channels into chunks where the
+// workers need more units.
+
+struct Plan {
+  int64_t group_tiles;  // tiles per group (stage 1)
+  int64_t row_tiles;    // tiles per unit of stage 2
+  int64_t k_chunk;      // output channels per unit of stage 2
+  int64_t row_blocks, k_chunks;  // units per full group
+};
+
+inline int64_t CeilDiv(int64_t x, int64_t y) { return (x + y - 1) / y; }
+inline int64_t RoundUp(int64_t x, int64_t to) { return CeilDiv(x, to) * to; }
+
+// Transformed-input floats a group may hold, and products a unit may hold.
+constexpr int64_t kGroupBudgetFloats = 1 << 22;  // 16 MiB
+constexpr int64_t kUnitBudgetFloats = 1 << 19;   // 2 MiB
+constexpr int64_t kMaxRowTiles = 32 * kMr;
+
+inline int64_t Tiles(const WinogradGeometry& g) {
+  return g.batch * g.tiles_h * g.tiles_w;
+}
+
+inline Plan MakePlan(const WinogradGeometry& g, int64_t workers) {
+  const int64_t a2 = (g.tile + 2) * (g.tile + 2);
+  const int64_t tiles = Tiles(g);
+  Plan p;
+  const int64_t most = std::max(kGroupBudgetFloats / (a2 * g.in_channels), kMr);
+  p.group_tiles = CeilDiv(tiles, CeilDiv(tiles, most));  // equal groups
+  p.row_blocks = CeilDiv(p.group_tiles, kMaxRowTiles);
+  p.row_tiles = RoundUp(CeilDiv(p.group_tiles, p.row_blocks), kMr);
+  // Enough units for every worker (two each), and products within budget.
+  const int64_t by_workers = CeilDiv(2 * workers, p.row_blocks);
+  const int64_t by_budget =
+      CeilDiv(a2 * p.row_tiles * g.out_channels, kUnitBudgetFloats);
+  p.k_chunk = RoundUp(
+      CeilDiv(g.out_channels, std::max(by_workers, by_budget)), kNr);
+  p.k_chunks = CeilDiv(g.out_channels, p.k_chunk);
+  return p;
+}
+
+// Floats of the group's transformed tiles (shared by the workers).
+inline int64_t GroupFloats(const WinogradGeometry& g, const Plan& p) {
+  return (g.tile + 2) * (g.tile + 2) * p.group_tiles * g.in_channels;
+}
+
+// Scratch floats one worker needs in stage 2.
+inline int64_t UnitFloats(const WinogradGeometry& g, const Plan& p) {
+  return (g.tile + 2) * (g.tile + 2) * p.row_tiles * p.k_chunk +
+         PackFloats(p.k_chunk) + p.k_chunk;
+}
+
+// Image, first output row and first output column of tile t.
+inline void LocateTile(const WinogradGeometry& g, int64_t t, int64_t* n,
+                       int64_t* y0, int64_t* x0) {
+  *n = t / (g.tiles_h * g.tiles_w);
+  *y0 = (t / g.tiles_w) % g.tiles_h * g.tile;
+  *x0 = t % g.tiles_w * g.tile;
+}
+
+// Stage 1: v[xi][t - group_first][c] for tiles t in [first, last) of the
+// group starting at tile `group_first`; `zeros` holds in_channels zeros,
+// read for the pixels outside the image.
+template <int kTile>
+void TransformInputTiles(const float* x, const WinogradGeometry& g,
+                         const Plan& p, int64_t group_first, int64_t first,
+                         int64_t last, const float* zeros, float* v) {
+  constexpr int a = kTile + 2;
+  const int64_t cin = g.in_channels;
+  const float* rows[a * a];
+  for (int64_t t = first; t < last; ++t) {
+    int64_t n, y0, x0;
+    LocateTile(g, t, &n, &y0, &x0);
+    for (int i = 0; i < a; ++i) {
+      const int64_t y = y0 - g.pad_top + i;
+      for (int j = 0; j < a; ++j) {
+        const int64_t xx = x0 - g.pad_left + j;
+        const bool inside = y >= 0 && y < g.in_h && xx >= 0 && xx < g.in_w;
+        rows[i * a + j] =
+            inside ? x + ((n * g.in_h + y) * g.in_w + xx) * cin : zeros;
+      }
+    }
+    InputTransformTile<kTile>(rows, cin, v + (t - group_first) * cin,
+                              p.group_tiles * cin);
+  }
+}
+
+// Stage 2: output channels [k0, k0 + nk) of tiles [first, first + count)
+// of the group starting at `group_first`, whose transformed tiles are v.
+// `u` is the transformed filter [alpha^2][in][out]; `scratch` holds
+// UnitFloats floats.
+template <int kTile>
+void MultiplyTiles(const float* v, const float* u, float* out,
+                   const WinogradGeometry& g, const Plan& p,
+                   int64_t group_first, int64_t first, int64_t count,
+                   int64_t k0, int64_t nk, float* scratch) {
+  constexpr int a = kTile + 2;
+  const int64_t cin = g.in_channels, cout = g.out_channels;
+  const int64_t rt = p.row_tiles, kw = p.k_chunk;
+  float* m = scratch;                  // [alpha^2][row_tiles][k_chunk]
+  float* pack = m + a * a * rt * kw;         // a block of packed panels
+  float* discard = pack + PackFloats(kw);    // where cropped outputs go
+  const float* vt = v + (first - group_first) * cin;
+  for (int64_t xi = 0; xi < a * a; ++xi) {
+    Gemm(vt + xi * p.group_tiles * cin, cin, u + xi * cin * cout + k0, cout,
+         m + xi * rt * kw, kw, count, nk, cin, pack);
+  }
+  float* pixels[kTile * kTile];
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t n, y0, x0;
+    LocateTile(g, first + t, &n, &y0, &x0);
+    for (int i = 0; i < kTile; ++i) {
+      for (int j = 0; j < kTile; ++j) {
+        const int64_t y = y0 + i, xx = x0 + j;
+        pixels[i * kTile + j] =
+            y < g.out_h && xx < g.out_w
+                ? out + ((n * g.out_h + y) * g.out_w + xx) * cout + k0
+                : discard;
+      }
+    }
+    OutputTransformTile<kTile>(m + t * kw, rt * kw, nk, pixels);
+  }
+}
+
+}  // namespace winograd
+}  // namespace keras_cnnpractice
+
+#endif  // KERAS_CNNPRACTICE_KERNELS_WINOGRAD_CPU_H_

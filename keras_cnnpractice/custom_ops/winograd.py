@@ -1,0 +1,200 @@
+"""Winograd convolution: `winograd_conv2d` and `winograd_filter_transform`.
+
+Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray, "Fast Algorithms
+for Convolutional Neural Networks", CVPR 2016) computes each m x m output
+tile of a stride-1 3x3 convolution from an (m + 2) x (m + 2) input tile d as
+
+    Y = A^T [ sum over input channels of (G g G^T) * (B^T d B) ] A
+
+so F(2x2, 3x3) needs 16 multiplications per tile and channel pair instead of
+36, and F(4x4, 3x3) 36 instead of 144. Summed over the input channels, the
+products become (m + 2)^2 independent matrix products
+[tiles x in_channels] x [in_channels x out_channels]. The larger tile saves
+more multiplications but is less accurate: its transforms have entries up to
+8 and 1/24, so rounding errors grow (see the README for measured errors).
+
+`winograd_conv2d` runs the compiled CPU op (and CUDA kernel where the library
+was built with CUDA); `winograd_conv2d_reference` composes the same
+algorithm from TensorFlow ops, for the tests and as an explicit fallback.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from keras_cnnpractice.custom_ops import _loader
+
+OP_NAME = "KerasCnnPractice>WinogradConv2D"
+TRANSFORM_OP_NAME = "KerasCnnPractice>WinogradFilterTransform"
+
+# (B^T, G, A^T) of F(m x m, 3x3) for m = 2 (interpolation points 0, 1, -1,
+# infinity) and m = 4 (0, 1, -1, 2, -2, infinity), Lavin & Gray 2016.
+MATRICES = {
+    2: (np.array([[1, 0, -1, 0],
+                  [0, 1, 1, 0],
+                  [0, -1, 1, 0],
+                  [0, 1, 0, -1]], np.float64),
+        np.array([[1, 0, 0],
+                  [1 / 2, 1 / 2, 1 / 2],
+                  [1 / 2, -1 / 2, 1 / 2],
+                  [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 0],
+                  [0, 1, -1, -1]], np.float64)),
+    4: (np.array([[4, 0, -5, 0, 1, 0],
+                  [0, -4, -4, 1, 1, 0],
+                  [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0],
+                  [0, 2, -1, -2, 1, 0],
+                  [0, 4, 0, -5, 0, 1]], np.float64),
+        np.array([[1 / 4, 0, 0],
+                  [-1 / 6, -1 / 6, -1 / 6],
+                  [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6],
+                  [1 / 24, -1 / 12, 1 / 6],
+                  [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 1, 1, 0],
+                  [0, 1, -1, 2, -2, 0],
+                  [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]], np.float64)),
+}
+
+
+def winograd_filter_transform(w, tile=2, name=None):
+    """The Winograd transform of a 3x3 filter, to cache across calls.
+
+    Args:
+        w: float32 filter `[3, 3, in_channels, out_channels]`.
+        tile: output tile size m: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3).
+        name: optional op name.
+
+    Returns:
+        float32 `[m + 2, m + 2, in_channels, out_channels]`: `G g G^T` for
+        each `g = w[:, :, c, k]`. Pass it as `winograd_conv2d(...,
+        transformed_filter=...)` while `w` does not change.
+
+    Raises:
+        tf.errors.InvalidArgumentError: a tile other than 2 or 4, a filter
+            that is not `[3, 3, in, out]`, a dtype other than float32.
+    """
+    lib = _loader.load_op_library()
+    return lib.keras_cnn_practice_winograd_filter_transform(w, tile=tile,
+                                                            name=name)
+
+
+def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *,
+                    transformed_filter=None):
+    """`tf.nn.conv2d(x, w, 1, padding)` by Winograd's minimal filtering.
+
+    Stride 1, no dilation, NHWC, any height and width: the edge tiles are
+    zero padded and cropped. Differentiable: the input gradient is itself a
+    Winograd convolution of the output gradient with the filter rotated by
+    180 degrees (in and out channels swapped): SAME padding for SAME, the
+    gradient padded by 2 and VALID for VALID. The filter gradient is
+    TensorFlow's `Conv2DBackpropFilter`.
+
+    Args:
+        x: float32 `[batch, height, width, in_channels]`.
+        w: float32 `[3, 3, in_channels, out_channels]`.
+        padding: `"SAME"` or `"VALID"` (case-insensitive).
+        tile: output tile size m: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
+            (fewer multiplications, larger rounding errors).
+        name: optional op name.
+        transformed_filter: optional `winograd_filter_transform(w, tile)`
+            computed earlier; the op then skips transforming `w` (layers at
+            inference transform a fixed kernel once). It must be the
+            transform of `w`: the op cannot tell, and gradients flow to `w`,
+            never to `transformed_filter`.
+
+    Returns:
+        float32 `[batch, out_height, out_width, out_channels]`, the height
+        and width unchanged for SAME, 2 smaller for VALID.
+
+    Raises:
+        tf.errors.InvalidArgumentError: a tile other than 2 or 4, a padding
+            other than SAME or VALID, a filter that is not 3x3, ranks or
+            channel counts that do not agree, a VALID input smaller than
+            3x3, a transformed filter of the wrong shape, dtypes other than
+            float32.
+    """
+    lib = _loader.load_op_library()
+    if transformed_filter is None:
+        transformed_filter = tf.zeros([0], tf.float32)
+    return lib.keras_cnn_practice_winograd_conv2d(
+        x, w, transformed_filter, tile=tile, padding=str(padding).upper(),
+        name=name)
+
+
+def rotate_filter(w):
+    """`w` rotated by 180 degrees with in and out channels swapped: the
+    filter whose convolution is the input gradient of `w`'s."""
+    return tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2])
+
+
+@tf.RegisterGradient(OP_NAME)
+def _winograd_conv2d_grad(op, dy):
+    x, w = op.inputs[0], op.inputs[1]
+    tile = op.get_attr("tile")
+    padding = op.get_attr("padding").decode()
+    if padding == "VALID":
+        dy_in = tf.pad(dy, [[0, 0], [2, 2], [2, 2], [0, 0]])
+    else:
+        dy_in = dy
+    dx = winograd_conv2d(dy_in, rotate_filter(w), padding=padding, tile=tile)
+    dw = tf.raw_ops.Conv2DBackpropFilter(
+        input=x, filter_sizes=tf.shape(w), out_backprop=dy,
+        strides=[1, 1, 1, 1], padding=padding)
+    return [dx, dw, None]
+
+
+def _matrices(tile):
+    if tile not in MATRICES:
+        raise ValueError("tile must be 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)). "
+                         f"Received: tile={tile!r}")
+    return [tf.constant(m, tf.float32) for m in MATRICES[tile]]
+
+
+@tf.RegisterGradient(TRANSFORM_OP_NAME)
+def _winograd_filter_transform_grad(op, du):
+    _, g, _ = _matrices(op.get_attr("tile"))
+    return tf.einsum("ia,ijck,jb->abck", g, du, g)
+
+
+def winograd_conv2d_reference(x, w, padding="SAME", tile=2):
+    """`winograd_conv2d` composed from TensorFlow ops (einsum over tiles).
+
+    The same algorithm and transform matrices as the compiled op, for the
+    tests and as an explicit fallback where the op library is missing.
+
+    Raises:
+        ValueError: a tile other than 2 or 4, a padding other than SAME or
+            VALID, a filter that is not 3x3.
+    """
+    b_t, g, a_t = _matrices(tile)
+    padding = str(padding).upper()
+    if padding not in ("SAME", "VALID"):
+        raise ValueError("padding must be 'SAME' or 'VALID'. Received: "
+                         f"padding={padding!r}")
+    x = tf.convert_to_tensor(x, tf.float32)
+    w = tf.convert_to_tensor(w, tf.float32)
+    if tuple(w.shape[:2]) != (3, 3):
+        raise ValueError("winograd_conv2d_reference needs a 3x3 filter. "
+                         f"Received filter shape: {w.shape}")
+    alpha = tile + 2
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    pad = 1 if padding == "SAME" else 0
+    out_h, out_w = height + 2 * pad - 2, width + 2 * pad - 2
+    tiles_h, tiles_w = -(-out_h // tile), -(-out_w // tile)
+    # Zero padding: `pad` before, and after up to the last tile's end.
+    xp = tf.pad(x, [[0, 0], [pad, tiles_h * tile + 2 - pad - height],
+                    [pad, tiles_w * tile + 2 - pad - width], [0, 0]])
+    patches = tf.image.extract_patches(
+        xp, sizes=[1, alpha, alpha, 1], strides=[1, tile, tile, 1],
+        rates=[1, 1, 1, 1], padding="VALID")
+    d = tf.reshape(patches, tf.concat(
+        [tf.shape(patches)[:3], [alpha, alpha, -1]], 0))
+    v = tf.einsum("ia,nhwabc,jb->nhwijc", b_t, d, b_t)
+    u = tf.einsum("ia,abck,jb->ijck", g, w, g)
+    m = tf.einsum("nhwijc,ijck->nhwijk", v, u)
+    y = tf.einsum("pi,nhwijk,qj->nhpwqk", a_t, m, a_t)
+    shape = tf.shape(y)
+    y = tf.reshape(y, [shape[0], tiles_h * tile, tiles_w * tile, shape[5]])
+    return y[:, :out_h, :out_w]
