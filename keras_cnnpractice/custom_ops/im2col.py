@@ -24,18 +24,10 @@ import tensorflow as tf
 
 from keras_cnnpractice.custom_ops import _loader
 from keras_cnnpractice.custom_ops._conv_args import conv_attrs
+from keras_cnnpractice.custom_ops._conv_args import float32_operand
 
 OP_NAME = "KerasCnnPractice>Im2colConv2D"
 _ATTRS = ("strides", "padding", "dilations", "data_format", "block_bytes")
-
-
-def float32_operand(value, name, op):
-    """`value` as a float32 tensor; ValueError naming any other dtype."""
-    value = tf.convert_to_tensor(value, dtype_hint=tf.float32)
-    if value.dtype != tf.float32:
-        raise ValueError(f"{op} computes in float32; cast the operands first. "
-                         f"Received: {name}.dtype={value.dtype.name}")
-    return value
 
 
 def im2col_conv2d(x, w, strides=1, padding="SAME", dilations=1, name=None,
