@@ -13,15 +13,8 @@ ROOT = RESULTS.parent.parent
 
 def machine():
     """A short description of the machine the numbers come from."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "cores": os.cpu_count(),
+    from keras_cnnpractice._machine import cpu_model
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "python": platform.python_version()}
 
 
