@@ -1,0 +1,236 @@
+"""Picks the fastest convolution algorithm for a shape on this machine.
+
+`choose_algorithm` times every algorithm of `conv_algorithms` that can
+compute the convolution, on random data of the given shape, keeps those
+whose output is within `TOLERANCE` of a float64 numpy direct convolution,
+and returns the fastest. The measurement is made once per shape and
+machine: its result is cached in a JSON file, by default
+`~/.cache/keras_cnnpractice/conv_algorithms.json`, or the path in the
+`KCP_CONV_CACHE` environment variable. An entry is keyed by the input shape,
+kernel shape, strides, padding, dilations and dtype, and by the machine: CPU
+model, visible GPUs, TensorFlow version and a digest of the op library
+file, so a rebuilt library or another machine measures again. The file is
+written through a temporary name and a rename; an unreadable one is
+reported with a warning, measured again and rewritten.
+"""
+
+import functools
+import hashlib
+import json
+import math
+import os
+import pathlib
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from keras_cnnpractice._files import write_text_atomic
+from keras_cnnpractice._machine import cpu_model
+from keras_cnnpractice.custom_ops import _loader
+from keras_cnnpractice.custom_ops import conv_algorithms
+
+CACHE_ENV = "KCP_CONV_CACHE"
+# Largest accepted max|y - reference| / max|reference|, per compute dtype.
+TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+REPEATS = 3  # timed calls per algorithm after the checked first call
+
+
+def cache_path():
+    """The cache file: $KCP_CONV_CACHE, else ~/.cache/keras_cnnpractice/."""
+    path = os.environ.get(CACHE_ENV)
+    if path:
+        return pathlib.Path(path)
+    return (pathlib.Path.home() / ".cache" / "keras_cnnpractice"
+            / "conv_algorithms.json")
+
+
+@functools.cache
+def machine_key():
+    """CPU model, GPUs, TensorFlow version and op library digest."""
+    try:
+        library = hashlib.sha256(
+            _loader.LIBRARY_PATH.read_bytes()).hexdigest()[:16]
+    except OSError:
+        library = "missing"
+    gpus = [tf.config.experimental.get_device_details(gpu).get(
+        "device_name", gpu.name)
+        for gpu in tf.config.list_physical_devices("GPU")]
+    return (f"cpu={cpu_model()} gpus={gpus or 'none'} tf={tf.__version__} "
+            f"op_library={library}")
+
+
+def cache_key(input_shape, kernel_shape, strides, padding, dilations, dtype):
+    """The cache entry's name for one convolution on this machine."""
+    return (f"input={tuple(input_shape)} kernel={tuple(kernel_shape)} "
+            f"strides={tuple(strides)} padding={padding.upper()} "
+            f"dilations={tuple(dilations)} dtype={dtype} | {machine_key()}")
+
+
+def read_cache(path):
+    """The cache's entries ({} when missing; warns and returns {} when the
+    file cannot be read or parsed)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as err:
+        logging.warning("Cannot read the convolution algorithm cache %s "
+                        "(%s); measuring again.", path, err)
+        return {}
+    try:
+        entries = json.loads(text)["entries"]
+        if not isinstance(entries, dict):
+            raise TypeError(f"'entries' is a {type(entries).__name__}")
+    except (ValueError, KeyError, TypeError) as err:
+        logging.warning("The convolution algorithm cache %s is corrupt "
+                        "(%s: %s); measuring again and rewriting it.", path,
+                        type(err).__name__, err)
+        return {}
+    return entries
+
+
+def _store(key, record):
+    path = cache_path()
+    entries = read_cache(path)  # what other processes wrote meanwhile
+    entries[key] = record
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(
+            {"version": 1, "entries": entries}, indent=1, sort_keys=True)
+            + "\n")
+    except OSError as err:
+        logging.warning("Cannot write the convolution algorithm cache %s "
+                        "(%s); the choice is not remembered.", path, err)
+
+
+def reference_conv2d(x, w, strides, padding, dilations):
+    """float64 direct convolution in numpy, TensorFlow's SAME/VALID rules.
+
+    Args:
+        x: `[batch, height, width, in]`; w: `[kh, kw, in, out]`.
+        strides, dilations: (height, width) pairs.
+        padding: `"SAME"` or `"VALID"`.
+    """
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    outs, pads = [], []
+    for size, k, s, d in zip(x.shape[1:3], w.shape[:2], strides, dilations):
+        span = (k - 1) * d + 1
+        out = (-(-size // s) if padding.upper() == "SAME"
+               else (size - span) // s + 1)
+        total = max((out - 1) * s + span - size, 0)
+        outs.append(out)
+        pads.append((total // 2, total - total // 2))
+    xp = np.pad(x, [(0, 0), *pads, (0, 0)])
+    y = np.zeros((x.shape[0], *outs, w.shape[3]))
+    (sh, sw), (dh, dw) = strides, dilations
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            window = xp[:, i * dh:i * dh + (outs[0] - 1) * sh + 1:sh,
+                        j * dw:j * dw + (outs[1] - 1) * sw + 1:sw]
+            y += window @ w[i, j]
+    return y
+
+
+def valid_algorithms(kernel_size, strides, dilations):
+    """The algorithms of `conv_algorithms.ALGORITHMS` that can compute it."""
+    return [a for a in conv_algorithms.ALGORITHMS
+            if conv_algorithms.unsupported_reason(
+                a, kernel_size, strides, dilations) is None]
+
+
+def measure(input_shape, kernel_shape, strides, padding, dilations,
+            dtype="float32", repeats=REPEATS):
+    """Checks and times every valid algorithm on random data.
+
+    An unknown batch size (None) is measured at batch 1. Each algorithm's
+    first call (which traces its `tf.function`) is compared with
+    `reference_conv2d` on the first image; one whose relative error exceeds
+    `TOLERANCE[dtype]`, or whose op rejects the shape, is not timed. The
+    others are timed over `repeats` calls; the fastest (minimum) counts.
+
+    Returns:
+        The cache record: {"algorithm": the fastest, "ms": {algorithm:
+        milliseconds}, "relative_error": {...}, "rejected": {algorithm:
+        reason}, "measured_input_shape": [...], "tolerance": ...}.
+    """
+    shape = (input_shape[0] or 1, *input_shape[1:])
+    rng = np.random.default_rng(0)
+    fan_in = math.prod(kernel_shape[:3])
+    x = tf.cast(rng.standard_normal(shape, dtype=np.float32), dtype)
+    w = tf.cast(rng.standard_normal(kernel_shape, dtype=np.float32)
+                / math.sqrt(fan_in), dtype)
+    ref = reference_conv2d(tf.cast(x[:1], tf.float64).numpy(),
+                           tf.cast(w, tf.float64).numpy(), strides, padding,
+                           dilations)
+    scale = max(float(np.abs(ref).max()), np.finfo(np.float64).tiny)
+    tolerance = TOLERANCE[dtype]
+    ms, errors, rejected = {}, {}, {}
+    for algorithm in valid_algorithms(kernel_shape[:2], strides, dilations):
+        fn = tf.function(functools.partial(
+            conv_algorithms.conv2d, x, w, algorithm, strides, padding,
+            dilations))
+        try:
+            y = fn()
+        except (tf.errors.InvalidArgumentError,
+                tf.errors.UnimplementedError) as err:
+            rejected[algorithm] = err.message.splitlines()[0]
+            continue
+        y = tf.cast(y[:1], tf.float64).numpy()
+        errors[algorithm] = float(np.abs(y - ref).max() / scale)
+        if not errors[algorithm] <= tolerance:
+            rejected[algorithm] = (f"relative error {errors[algorithm]:.3g} "
+                                   f"> tolerance {tolerance:g}")
+            continue
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()[:1, :1, :1, :1].numpy()  # waits for a GPU too
+            times.append(time.perf_counter() - start)
+        ms[algorithm] = min(times) * 1e3
+    if not ms:
+        raise RuntimeError(f"No convolution algorithm computes input "
+                           f"{tuple(input_shape)}, kernel {tuple(kernel_shape)}"
+                           f" within tolerance: {rejected}")
+    return {"algorithm": min(ms, key=ms.get), "ms": ms,
+            "relative_error": errors, "rejected": rejected,
+            "measured_input_shape": list(shape), "tolerance": tolerance}
+
+
+def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
+                     dtype="float32"):
+    """The fastest valid algorithm for this convolution on this machine,
+    from the cache or measured now (then cached).
+
+    Runs eagerly even when called while a `tf.function` traces.
+
+    Args:
+        input_shape: NHWC input shape; the batch may be None.
+        kernel_shape: `[kh, kw, in, out]`.
+        strides, dilations: (height, width) pairs.
+        padding: `"SAME"` or `"VALID"`.
+        dtype: the compute dtype's name.
+
+    Returns:
+        A name from `conv_algorithms.ALGORITHMS`.
+    """
+    key = cache_key(input_shape, kernel_shape, strides, padding, dilations,
+                    dtype)
+    path = cache_path()
+    record = read_cache(path).get(key)
+    valid = valid_algorithms(kernel_shape[:2], strides, dilations)
+    if isinstance(record, dict) and record.get("algorithm") in valid:
+        return record["algorithm"]
+    if record is not None:
+        logging.warning("Ignoring the unusable cache entry %r in %s.", key,
+                        path)
+    with tf.init_scope():
+        record = measure(input_shape, kernel_shape, strides, padding,
+                         dilations, dtype)
+    _store(key, record)
+    logging.info("Convolution %s: %s is fastest (ms: %s; rejected: %s); "
+                 "cached in %s.", key.split(" |")[0], record["algorithm"],
+                 {a: round(t, 3) for a, t in record["ms"].items()},
+                 record["rejected"] or "none", path)
+    return record["algorithm"]
