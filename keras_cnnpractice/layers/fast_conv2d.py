@@ -1,0 +1,160 @@
+"""Conv2D computed by im2col, FFT or Winograd, or the fastest of them."""
+
+import sys
+
+import keras
+import tensorflow as tf
+from absl import logging
+from tensorflow.python.saved_model import save_context
+
+from keras_cnnpractice.custom_ops import conv_algorithms
+from keras_cnnpractice.custom_ops import conv_autotune
+
+_AUTO = "auto"
+
+
+def _tracing_for_export():
+    """True while `tf.saved_model.save` runs or Keras's export machinery
+    (`model.export`, `keras.export.ExportArchive`, any format) is on the call
+    stack, i.e. while a model is being traced to be written out."""
+    if save_context.in_save_context():
+        return True
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__", "").startswith("keras.src.export"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@keras.saving.register_keras_serializable(package="keras_cnnpractice")
+class FastConv2D(keras.layers.Conv2D):
+    """`Conv2D` computed by a chosen algorithm: im2col + GEMM, FFT, Winograd
+    F(2x2, 3x3) or F(4x4, 3x3), TensorFlow's own, or the fastest of them.
+
+    A drop-in for `keras.layers.Conv2D`: the same weights (`kernel`
+    `[kh, kw, in, filters]`, `bias` `[filters]`) in the same order, so
+    `get_weights()` / `set_weights()` move them between the two either way.
+    Two differences: `padding` defaults to `"same"`, and only
+    `data_format="channels_last"` and `groups=1` are accepted.
+
+    `algorithm="auto"` chooses per input shape: when the layer is built with
+    known height, width and channels, and then for every new input shape it
+    is called on, `conv_autotune.choose_algorithm` times each algorithm that
+    can compute the convolution on random data of that shape (an unknown
+    batch is measured at batch 1), keeps those within a tolerance of a
+    float64 numpy direct convolution, and takes the fastest. Results are
+    cached on disk per shape and machine (`~/.cache/keras_cnnpractice/
+    conv_algorithms.json`, or `$KCP_CONV_CACHE`), so another layer, model or
+    process with the same shape does not measure again. `chosen_algorithm`
+    is the algorithm of the latest shape, `chosen_algorithms` maps each
+    input shape to its algorithm; both are logged. A traced call whose
+    height, width or channels are unknown cannot be measured: it uses
+    `native` and logs a warning.
+
+    The custom ops compute in float32; under a mixed-precision policy the
+    inputs and kernel are cast to float32 for them and the output back to
+    the compute dtype (`native` computes in the compute dtype).
+
+    Export: with `portable=True` (the default), whenever the model is traced
+    to be written out (`model.export`, `keras.export.ExportArchive`, or
+    `tf.saved_model.save`) the layer emits TensorFlow's own `Conv2D`, so the
+    SavedModel serves anywhere without the op library; training and
+    inference, eager or in a `tf.function`, keep the chosen algorithm. With
+    `portable=False` the SavedModel holds the custom op: whoever loads it
+    must first call `keras_cnnpractice.custom_ops.load_op_library()` (or
+    `tf.load_op_library` on `_cnnpractice_ops.so`).
+
+    (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
+    2015.)
+
+    Args:
+        filters, kernel_size, strides, dilation_rate: as in `Conv2D`.
+        padding: `"same"` (default) or `"valid"`.
+        algorithm: `"auto"`, `"native"` (`tf.nn.conv2d`), `"im2col"`,
+            `"fft"` (no dilation), `"winograd"` (F(2x2, 3x3)) or
+            `"winograd4"` (F(4x4, 3x3)); both Winograd algorithms need a 3x3
+            kernel, stride 1 and no dilation.
+        portable: export TensorFlow's own convolution instead of the custom
+            op (see above).
+        **kwargs: every other `Conv2D` argument (`activation`, `use_bias`,
+            `kernel_initializer`, `bias_initializer`, regularizers,
+            constraints, `name`, `dtype`, ...).
+
+    Input shape:
+        `(batch, height, width, channels)`.
+
+    Output shape:
+        as `Conv2D`: `(batch, new_height, new_width, filters)`.
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same",
+                 dilation_rate=1, algorithm=_AUTO, portable=True, **kwargs):
+        super().__init__(filters, kernel_size, strides=strides,
+                         padding=padding, dilation_rate=dilation_rate,
+                         **kwargs)
+        if self.data_format != "channels_last":
+            raise ValueError("FastConv2D computes channels_last (NHWC) only. "
+                             f"Received: data_format={self.data_format!r}")
+        if self.groups != 1:
+            raise ValueError("FastConv2D has no grouped convolution. "
+                             f"Received: groups={self.groups!r}")
+        if algorithm != _AUTO:
+            reason = conv_algorithms.unsupported_reason(
+                algorithm, self.kernel_size, self.strides, self.dilation_rate)
+            if reason:
+                raise ValueError(
+                    f"FastConv2D algorithm {algorithm!r} {reason}; choose "
+                    f"'auto' or one of {conv_algorithms.ALGORITHMS}. "
+                    f"Received: algorithm={algorithm!r}, kernel_size="
+                    f"{self.kernel_size}, strides={self.strides}, "
+                    f"dilation_rate={self.dilation_rate}")
+        if not isinstance(portable, bool):
+            raise ValueError("portable must be True or False. Received: "
+                             f"portable={portable!r}")
+        self.algorithm = algorithm
+        self.portable = portable
+        self.chosen_algorithm = None if algorithm == _AUTO else algorithm
+        self.chosen_algorithms = {}
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if self.algorithm == _AUTO and None not in tuple(input_shape)[1:]:
+            self._choose(tuple(input_shape))
+
+    def _choose(self, shape):
+        if shape not in self.chosen_algorithms:
+            algorithm = conv_autotune.choose_algorithm(
+                shape, (*self.kernel_size, shape[-1], self.filters),
+                self.strides, self.padding, self.dilation_rate,
+                self.compute_dtype)
+            self.chosen_algorithms[shape] = algorithm
+            logging.info("FastConv2D %r: algorithm %r for input shape %s.",
+                         self.name, algorithm, shape)
+        self.chosen_algorithm = self.chosen_algorithms[shape]
+        return self.chosen_algorithm
+
+    def _algorithm_for(self, shape):
+        if (self.portable and not tf.executing_eagerly()
+                and _tracing_for_export()):
+            return "native"
+        if self.algorithm != _AUTO:
+            return self.algorithm
+        shape = tuple(shape)
+        if None in shape[1:]:
+            logging.warning("FastConv2D %r: input shape %s is not known while "
+                            "tracing, so no algorithm can be measured for it; "
+                            "this trace uses 'native'.", self.name, shape)
+            return "native"
+        return self._choose(shape)
+
+    def convolution_op(self, inputs, kernel):
+        return conv_algorithms.conv2d(
+            inputs, kernel, self._algorithm_for(inputs.shape), self.strides,
+            self.padding, self.dilation_rate)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"algorithm": self.algorithm,
+                       "portable": self.portable})
+        return config
