@@ -1,5 +1,5 @@
 // What the CPU and CUDA kernels of the Winograd ops share: the geometry of a
-// call and the CUDA launchers.
+// call, the transforms (host and device code) and the CUDA launchers.
 //
 // Winograd's minimal filtering F(m x m, 3 x 3) (Lavin & Gray, "Fast
 // Algorithms for Convolutional Neural Networks", CVPR 2016) computes an
@@ -25,6 +25,14 @@
 
 #include <cstdint>
 
+#ifndef KCP_HOST_DEVICE
+#if defined(__CUDACC__)
+#define KCP_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define KCP_HOST_DEVICE inline
+#endif
+#endif
+
 namespace keras_cnnpractice {
 
 struct WinogradGeometry {
@@ -35,19 +43,142 @@ struct WinogradGeometry {
   int64_t tiles_h, tiles_w;   // ceil(out_h / m), ceil(out_w / m)
 };
 
-// CUDA launchers (winograd_conv2d_op.cu.cc), asynchronous on `stream` (a
+// ---------------------------------------------------------------------------
+// The one-dimensional transforms (Lavin & Gray 2016, section 4.1 and 4.2),
+// written out so that no multiplication by 0 or 1 is left to the compiler
+// (which may not drop them: 0 * inf is NaN).
+
+template <int kTile>
+struct Transform;
+
+// F(2, 3): interpolation points 0, 1, -1 and infinity.
+template <>
+struct Transform<2> {
+  static constexpr int kAlpha = 4;
+  // r = B^T d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Input(const T (&d)[4], T (&r)[4]) {
+    r[0] = d[0] - d[2];
+    r[1] = d[1] + d[2];
+    r[2] = d[2] - d[1];
+    r[3] = d[1] - d[3];
+  }
+  // r = G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Filter(const T (&g)[3], T (&r)[4]) {
+    const T even = g[0] + g[2];
+    r[0] = g[0];
+    r[1] = 0.5f * (even + g[1]);
+    r[2] = 0.5f * (even - g[1]);
+    r[3] = g[2];
+  }
+  // y = A^T m, A^T = [1 1 1 0; 0 1 -1 -1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Output(const T (&m)[4], T (&y)[2]) {
+    y[0] = m[0] + m[1] + m[2];
+    y[1] = m[1] - m[2] - m[3];
+  }
+};
+
+// F(4, 3): interpolation points 0, 1, -1, 2, -2 and infinity.
+template <>
+struct Transform<4> {
+  static constexpr int kAlpha = 6;
+  // r = B^T d, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+  //                   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Input(const T (&d)[6], T (&r)[6]) {
+    const T a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
+    const T c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = a + b;
+    r[2] = a - b;
+    r[3] = c + e;
+    r[4] = c - e;
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+  }
+  // r = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
+  //               1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Filter(const T (&g)[3], T (&r)[6]) {
+    const T even = g[0] + g[2], quad = g[0] + 4.0f * g[2];
+    r[0] = 0.25f * g[0];
+    r[1] = (-1.0f / 6.0f) * (even + g[1]);
+    r[2] = (-1.0f / 6.0f) * (even - g[1]);
+    r[3] = (1.0f / 24.0f) * (quad + 2.0f * g[1]);
+    r[4] = (1.0f / 24.0f) * (quad - 2.0f * g[1]);
+    r[5] = g[2];
+  }
+  // y = A^T m, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
+  //                   0 1 -1 8 -8 1].
+  template <typename T>
+  KCP_HOST_DEVICE static void Output(const T (&m)[6], T (&y)[4]) {
+    const T s1 = m[1] + m[2], d1 = m[1] - m[2];
+    const T s2 = m[3] + m[4], d2 = m[3] - m[4];
+    y[0] = m[0] + s1 + s2;
+    y[1] = d1 + 2.0f * d2;
+    y[2] = s1 + 4.0f * s2;
+    y[3] = d1 + 8.0f * d2 + m[5];
+  }
+};
+
+// The one-dimensional transforms as rules for Apply2D: kIn -> kOut values.
+template <int kTile>
+struct InputRule {
+  static constexpr int kIn = kTile + 2, kOut = kTile + 2;
+  template <typename T>
+  KCP_HOST_DEVICE static void Apply(const T (&in)[kIn], T (&out)[kOut]) {
+    Transform<kTile>::Input(in, out);
+  }
+};
+
+template <int kTile>
+struct FilterRule {
+  static constexpr int kIn = 3, kOut = kTile + 2;
+  template <typename T>
+  KCP_HOST_DEVICE static void Apply(const T (&in)[kIn], T (&out)[kOut]) {
+    Transform<kTile>::Filter(in, out);
+  }
+};
+
+template <int kTile>
+struct OutputRule {
+  static constexpr int kIn = kTile + 2, kOut = kTile;
+  template <typename T>
+  KCP_HOST_DEVICE static void Apply(const T (&in)[kIn], T (&out)[kOut]) {
+    Transform<kTile>::Output(in, out);
+  }
+};
+
+// y = M x M^T for the one-dimensional transform x -> M x of `Rule`: the
+// rule is applied to the columns of x, then to the rows of the result.
+template <typename Rule, typename T>
+KCP_HOST_DEVICE void Apply2D(const T (&x)[Rule::kIn][Rule::kIn],
+                             T (&y)[Rule::kOut][Rule::kOut]) {
+  T tmp[Rule::kOut][Rule::kIn];
+  for (int j = 0; j < Rule::kIn; ++j) {
+    T col[Rule::kIn], r[Rule::kOut];
+    for (int i = 0; i < Rule::kIn; ++i) col[i] = x[i][j];
+    Rule::Apply(col, r);
+    for (int i = 0; i < Rule::kOut; ++i) tmp[i][j] = r[i];
+  }
+  for (int i = 0; i < Rule::kOut; ++i) Rule::Apply(tmp[i], y[i]);
+}
+
+// CUDA launchers (winograd.cu.cc), asynchronous on `stream` (a
 // cudaStream_t); each returns the cudaError_t of its launches, 0 on
 // success.
 //
-// U = the transformed filter of `filter` ([3, 3, in, out] -> [alpha, alpha,
-// in, out]) for tile m.
+// transformed = the transform of `filter` ([3, 3, in, out] -> [alpha,
+// alpha, in, out]) for tile m.
 int LaunchWinogradFilterTransformGpu(int64_t tile, const float* filter,
                                      float* transformed, int64_t in_channels,
                                      int64_t out_channels, void* stream);
-// out = the convolution of x with the filter whose transform is `u`, over
-// the geometry `g`. `workspace` must hold WinogradGpuWorkspaceFloats(g)
-// floats.
+// Floats of the workspace LaunchWinogradConv2DGpu needs: the transformed
+// tiles and their products, alpha^2 x tiles x (in + out).
 int64_t WinogradGpuWorkspaceFloats(const WinogradGeometry& g);
+// out = the convolution of x with the filter whose transform is `u`, over
+// the geometry `g`.
 int LaunchWinogradConv2DGpu(const float* x, const float* u, float* out,
                             float* workspace, const WinogradGeometry& g,
                             void* stream);

@@ -1,7 +1,7 @@
 // CPU kernels of KerasCnnPractice>WinogradFilterTransform and
-// >WinogradConv2D, and the registration of their CUDA kernels
-// (winograd_conv2d_op.cu.cc) when built with GOOGLE_CUDA. The arithmetic is
-// in winograd_cpu.h; here are the argument checks and the threads.
+// >WinogradConv2D, and the registration of their CUDA kernels (winograd.cu.cc)
+// when built with GOOGLE_CUDA. The arithmetic is in winograd_cpu.h; here are
+// the argument checks and the threads.
 #include <algorithm>
 #include <cstdint>
 #include <string>
@@ -118,6 +118,10 @@ template <>
 struct WinogradConv2DFunctor<CpuDevice> {
   void operator()(OpKernelContext* ctx, const float* x, const float* u,
                   float* out, const WinogradGeometry& g) const {
+    if (g.in_channels == 0) {  // an empty sum
+      std::fill_n(out, g.batch * g.out_h * g.out_w * g.out_channels, 0.0f);
+      return;
+    }
     auto* workers = Workers(ctx);
     const winograd::Plan p = winograd::MakePlan(g, workers->NumThreads());
     const int64_t group_floats = winograd::GroupFloats(g, p);
@@ -246,10 +250,6 @@ class WinogradConv2DOp : public OpKernel {
                                             g.out_channels}),
                             &out));
     if (out->NumElements() == 0) return;
-    if (g.in_channels == 0) {  // an empty sum
-      out->flat<float>().setZero();
-      return;
-    }
     Tensor own_u;
     if (!cached) {
       OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, want_u,
@@ -273,5 +273,47 @@ REGISTER_KERNEL_BUILDER(
 REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>WinogradConv2D")
                             .Device(DEVICE_CPU),
                         WinogradConv2DOp<CpuDevice>);
+
+#if GOOGLE_CUDA
+template <>
+struct WinogradFilterTransformFunctor<GpuDevice> {
+  void operator()(OpKernelContext* ctx, int64_t tile, const Tensor& filter,
+                  Tensor* transformed) const {
+    const int status = LaunchWinogradFilterTransformGpu(
+        tile, filter.flat<float>().data(), transformed->flat<float>().data(),
+        filter.dim_size(2), filter.dim_size(3), GpuStream(ctx));
+    OP_REQUIRES(ctx, status == 0,
+                absl::InternalError(absl::StrCat(
+                    "WinogradFilterTransform CUDA launch failed: "
+                    "cudaError_t ",
+                    status)));
+  }
+};
+
+template <>
+struct WinogradConv2DFunctor<GpuDevice> {
+  void operator()(OpKernelContext* ctx, const float* x, const float* u,
+                  float* out, const WinogradGeometry& g) const {
+    Tensor workspace;
+    OP_REQUIRES_OK(ctx, ctx->allocate_temp(
+                            ::tensorflow::DT_FLOAT,
+                            TensorShape({WinogradGpuWorkspaceFloats(g)}),
+                            &workspace));
+    const int status = LaunchWinogradConv2DGpu(
+        x, u, out, workspace.flat<float>().data(), g, GpuStream(ctx));
+    OP_REQUIRES(ctx, status == 0,
+                absl::InternalError(absl::StrCat(
+                    "WinogradConv2D CUDA launch failed: cudaError_t ",
+                    status)));
+  }
+};
+
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>WinogradFilterTransform")
+                            .Device(::tensorflow::DEVICE_GPU),
+                        WinogradFilterTransformOp<GpuDevice>);
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>WinogradConv2D")
+                            .Device(::tensorflow::DEVICE_GPU),
+                        WinogradConv2DOp<GpuDevice>);
+#endif  // GOOGLE_CUDA
 
 }  // namespace keras_cnnpractice

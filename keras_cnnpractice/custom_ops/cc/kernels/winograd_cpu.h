@@ -82,99 +82,6 @@ inline void ForLanes(int64_t n, Body body) {
 }
 
 // ---------------------------------------------------------------------------
-// The one-dimensional transforms (Lavin & Gray 2016, section 4.1 and 4.2),
-// written out so that no multiplication by 0 or 1 is left to the compiler
-// (which may not drop them: 0 * inf is NaN).
-
-template <int kTile>
-struct Transform;
-
-// F(2, 3): interpolation points 0, 1, -1 and infinity.
-template <>
-struct Transform<2> {
-  static constexpr int kAlpha = 4;
-  // r = B^T d, B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1].
-  template <typename T>
-  static void Input(const T (&d)[4], T (&r)[4]) {
-    r[0] = d[0] - d[2];
-    r[1] = d[1] + d[2];
-    r[2] = d[2] - d[1];
-    r[3] = d[1] - d[3];
-  }
-  // r = G g, G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-  template <typename T>
-  static void Filter(const T (&g)[3], T (&r)[4]) {
-    const T even = g[0] + g[2];
-    r[0] = g[0];
-    r[1] = 0.5f * (even + g[1]);
-    r[2] = 0.5f * (even - g[1]);
-    r[3] = g[2];
-  }
-  // y = A^T m, A^T = [1 1 1 0; 0 1 -1 -1].
-  template <typename T>
-  static void Output(const T (&m)[4], T (&y)[2]) {
-    y[0] = m[0] + m[1] + m[2];
-    y[1] = m[1] - m[2] - m[3];
-  }
-};
-
-// F(4, 3): interpolation points 0, 1, -1, 2, -2 and infinity.
-template <>
-struct Transform<4> {
-  static constexpr int kAlpha = 6;
-  // r = B^T d, B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
-  //                   0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
-  template <typename T>
-  static void Input(const T (&d)[6], T (&r)[6]) {
-    const T a = d[4] - 4.0f * d[2], b = d[3] - 4.0f * d[1];
-    const T c = d[4] - d[2], e = 2.0f * (d[3] - d[1]);
-    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
-    r[1] = a + b;
-    r[2] = a - b;
-    r[3] = c + e;
-    r[4] = c - e;
-    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
-  }
-  // r = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6;
-  //               1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1].
-  template <typename T>
-  static void Filter(const T (&g)[3], T (&r)[6]) {
-    const T even = g[0] + g[2], quad = g[0] + 4.0f * g[2];
-    r[0] = 0.25f * g[0];
-    r[1] = (-1.0f / 6.0f) * (even + g[1]);
-    r[2] = (-1.0f / 6.0f) * (even - g[1]);
-    r[3] = (1.0f / 24.0f) * (quad + 2.0f * g[1]);
-    r[4] = (1.0f / 24.0f) * (quad - 2.0f * g[1]);
-    r[5] = g[2];
-  }
-  // y = A^T m, A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0;
-  //                   0 1 -1 8 -8 1].
-  template <typename T>
-  static void Output(const T (&m)[6], T (&y)[4]) {
-    const T s1 = m[1] + m[2], d1 = m[1] - m[2];
-    const T s2 = m[3] + m[4], d2 = m[3] - m[4];
-    y[0] = m[0] + s1 + s2;
-    y[1] = d1 + 2.0f * d2;
-    y[2] = s1 + 4.0f * s2;
-    y[3] = d1 + 8.0f * d2 + m[5];
-  }
-};
-
-// y = M x M^T for the one-dimensional transform `rule` (x -> M x): the
-// rule is applied to the columns of x, then to the rows of the result.
-template <int kIn, int kOut, typename T, typename Rule>
-inline void Apply2D(const T (&x)[kIn][kIn], T (&y)[kOut][kOut], Rule rule) {
-  T tmp[kOut][kIn];
-  for (int j = 0; j < kIn; ++j) {
-    T col[kIn], r[kOut];
-    for (int i = 0; i < kIn; ++i) col[i] = x[i][j];
-    rule(col, r);
-    for (int i = 0; i < kOut; ++i) tmp[i][j] = r[i];
-  }
-  for (int i = 0; i < kOut; ++i) rule(tmp[i], y[i]);
-}
-
-// ---------------------------------------------------------------------------
 // Transforms of whole tiles, vectorized over the contiguous channel axis.
 
 // v[xi * xi_stride + c] = (B^T d_c B)[xi] for c < channels, where pixel
@@ -188,9 +95,7 @@ inline void InputTransformTile(const float* const* rows, int64_t channels,
     using T = decltype(lanes);
     T d[a][a], r[a][a];
     for (int i = 0; i < a * a; ++i) d[i / a][i % a] = Lanes<T>::Load(rows[i] + c);
-    Apply2D(d, r, [](const T(&in)[a], T(&out)[a]) {
-      Transform<kTile>::Input(in, out);
-    });
+    Apply2D<InputRule<kTile>>(d, r);
     for (int i = 0; i < a * a; ++i) {
       Lanes<T>::Store(v + i * xi_stride + c, r[i / a][i % a]);
     }
@@ -209,9 +114,7 @@ inline void OutputTransformTile(const float* m, int64_t xi_stride,
     for (int i = 0; i < a * a; ++i) {
       x[i / a][i % a] = Lanes<T>::Load(m + i * xi_stride + k);
     }
-    Apply2D(x, y, [](const T(&in)[a], T(&out)[kTile]) {
-      Transform<kTile>::Output(in, out);
-    });
+    Apply2D<OutputRule<kTile>>(x, y);
     for (int i = 0; i < kTile * kTile; ++i) {
       Lanes<T>::Store(pixels[i] + k, y[i / kTile][i % kTile]);
     }
@@ -235,9 +138,7 @@ inline void FilterTransformChannels(const float* filter, float* u,
       for (int i = 0; i < 9; ++i) {
         g[i / 3][i % 3] = Lanes<T>::Load(f + i * plane + k);
       }
-      Apply2D(g, r, [](const T(&in)[3], T(&o)[a]) {
-        Transform<kTile>::Filter(in, o);
-      });
+      Apply2D<FilterRule<kTile>>(g, r);
       for (int i = 0; i < a * a; ++i) {
         Lanes<T>::Store(out + i * plane + k, r[i / a][i % a]);
       }
