@@ -303,7 +303,7 @@ inline int64_t RoundUp(int64_t x, int64_t to) { return CeilDiv(x, to) * to; }
 // Transformed-input floats a group may hold, and products a unit may hold.
 constexpr int64_t kGroupBudgetFloats = 1 << 22;  // 16 MiB
 constexpr int64_t kUnitBudgetFloats = 1 << 19;   // 2 MiB
-constexpr int64_t kMaxRowTiles = 32 * kMr;
+constexpr int64_t kMaxRowTiles = 16 * kMr;
 
 inline int64_t Tiles(const WinogradGeometry& g) {
   return g.batch * g.tiles_h * g.tiles_w;
@@ -317,8 +317,9 @@ inline Plan MakePlan(const WinogradGeometry& g, int64_t workers) {
   p.group_tiles = CeilDiv(tiles, CeilDiv(tiles, most));  // equal groups
   p.row_blocks = CeilDiv(p.group_tiles, kMaxRowTiles);
   p.row_tiles = RoundUp(CeilDiv(p.group_tiles, p.row_blocks), kMr);
-  // Enough units for every worker (two each), and products within budget.
-  const int64_t by_workers = CeilDiv(2 * workers, p.row_blocks);
+  // Enough units for every worker (four each, so that one slow worker
+  // leaves little idle time), and products within budget.
+  const int64_t by_workers = CeilDiv(4 * workers, p.row_blocks);
   const int64_t by_budget =
       CeilDiv(a2 * p.row_tiles * g.out_channels, kUnitBudgetFloats);
   p.k_chunk = RoundUp(
