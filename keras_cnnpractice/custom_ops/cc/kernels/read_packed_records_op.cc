@@ -121,8 +121,9 @@ class ReadPackedRecordsOp : public OpKernel {
       }
     };
     // Cost in cycles: a system call, then a copy of the record.
+    using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
     ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-        n, 10000 + record, work);
+        n, Scheduling::Adaptive(10000 + record), work);
     OP_REQUIRES_OK(ctx, error);
   }
 
