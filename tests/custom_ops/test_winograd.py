@@ -94,16 +94,20 @@ def test_reference_matches_op_and_float64(tile):
 
 
 @pytest.mark.parametrize("tile", [2, 4])
-def test_filter_transform_and_cached_filter(tile):
+@pytest.mark.parametrize("shape_x,cout", [((2, 13, 9, 20), 35),
+                                          ((2, 10, 11, 130), 37)])
+def test_filter_transform_and_cached_filter(tile, shape_x, cout):
     rng = np.random.default_rng(8)
-    x, k = random_case(rng, (2, 13, 9, 20), (3, 3, 20, 35))
+    cin = shape_x[3]
+    x, k = random_case(rng, shape_x, (3, 3, cin, cout))
     _, g_mat, _ = winograd.MATRICES[tile]
     u = winograd.winograd_filter_transform(k, tile=tile)
     want_u = np.einsum("ia,abck,jb->ijck", g_mat, k.astype(np.float64),
                        g_mat)
-    assert u.shape == want_u.shape == (tile + 2, tile + 2, 20, 35)
+    assert u.shape == want_u.shape == (tile + 2, tile + 2, cin, cout)
     np.testing.assert_allclose(u.numpy(), want_u, rtol=1e-6, atol=1e-6)
-    # The cached transform gives what the op computes from the filter.
+    # The op computes the same transform when it is not given one (as it
+    # packs the products' operands), so the results agree exactly.
     for padding in ("SAME", "VALID"):
         cached = winograd.winograd_conv2d(x, k, padding, tile,
                                           transformed_filter=u)

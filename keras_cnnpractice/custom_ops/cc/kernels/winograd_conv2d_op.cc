@@ -55,34 +55,29 @@ absl::Status CheckFilter(const Tensor& filter, const char* op) {
   return absl::OkStatus();
 }
 
-// U = the transform of `filter` [3, 3, in, out], spread over the workers.
-void TransformFilterCpu(OpKernelContext* ctx, int64_t tile,
-                        const Tensor& filter, Tensor* transformed) {
-  const int64_t cin = filter.dim_size(2), cout = filter.dim_size(3);
-  const float* f = filter.flat<float>().data();
-  float* u = transformed->flat<float>().data();
-  const int64_t a2 = (tile + 2) * (tile + 2);
-  Workers(ctx)->ParallelFor(
-      cin, Scheduling::Adaptive(cout * (9 + a2) * 8),
-      [=](int64_t first, int64_t last) {
-        if (tile == 2) {
-          winograd::FilterTransformChannels<2>(f, u, cin, cout, first, last);
-        } else {
-          winograd::FilterTransformChannels<4>(f, u, cin, cout, first, last);
-        }
-      });
-}
-
 }  // namespace
 
 template <typename Device>
 struct WinogradFilterTransformFunctor;
 
+// transformed = the transform of `filter` [3, 3, in, out].
 template <>
 struct WinogradFilterTransformFunctor<CpuDevice> {
   void operator()(OpKernelContext* ctx, int64_t tile, const Tensor& filter,
                   Tensor* transformed) const {
-    TransformFilterCpu(ctx, tile, filter, transformed);
+    const int64_t plane = filter.dim_size(2) * filter.dim_size(3);
+    const float* f = filter.flat<float>().data();
+    float* u = transformed->flat<float>().data();
+    const int64_t a2 = (tile + 2) * (tile + 2);
+    Workers(ctx)->ParallelFor(
+        plane, Scheduling::Adaptive((9 + a2) * 4),
+        [=](int64_t first, int64_t last) {
+          if (tile == 2) {
+            winograd::FilterTransformRange<2>(f, u, plane, first, last);
+          } else {
+            winograd::FilterTransformRange<4>(f, u, plane, first, last);
+          }
+        });
   }
 };
 
@@ -114,10 +109,13 @@ class WinogradFilterTransformOp : public OpKernel {
 template <typename Device>
 struct WinogradConv2DFunctor;
 
+// out = the convolution of x by the filter, whose transform is u or, where
+// u is null, is worked out from `filter`.
 template <>
 struct WinogradConv2DFunctor<CpuDevice> {
-  void operator()(OpKernelContext* ctx, const float* x, const float* u,
-                  float* out, const WinogradGeometry& g) const {
+  void operator()(OpKernelContext* ctx, const float* x, const float* filter,
+                  const float* u, float* out,
+                  const WinogradGeometry& g) const {
     if (g.in_channels == 0) {  // an empty sum
       std::fill_n(out, g.batch * g.out_h * g.out_w * g.out_channels, 0.0f);
       return;
@@ -158,7 +156,7 @@ struct WinogradConv2DFunctor<CpuDevice> {
             for (int64_t unit = first; unit < last; ++unit) {
               const int64_t t0 = group + unit / p.k_chunks * p.row_tiles;
               const int64_t k0 = unit % p.k_chunks * p.k_chunk;
-              multiply(v, u, out, g, p, group, t0,
+              multiply(v, u, filter, out, g, p, group, t0,
                        std::min(p.row_tiles, group + size - t0), k0,
                        std::min(p.k_chunk, g.out_channels - k0),
                        units + worker * unit_floats);
@@ -250,16 +248,10 @@ class WinogradConv2DOp : public OpKernel {
                                             g.out_channels}),
                             &out));
     if (out->NumElements() == 0) return;
-    Tensor own_u;
-    if (!cached) {
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_FLOAT, want_u,
-                                             &own_u));
-      WinogradFilterTransformFunctor<Device>()(ctx, tile_, filter, &own_u);
-    }
-    const Tensor& u = cached ? transformed : own_u;
-    WinogradConv2DFunctor<Device>()(ctx, x.flat<float>().data(),
-                                    u.flat<float>().data(),
-                                    out->flat<float>().data(), g);
+    WinogradConv2DFunctor<Device>()(
+        ctx, x.flat<float>().data(), filter.flat<float>().data(),
+        cached ? transformed.flat<float>().data() : nullptr,
+        out->flat<float>().data(), g);
   }
 
  private:
@@ -292,15 +284,31 @@ struct WinogradFilterTransformFunctor<GpuDevice> {
 
 template <>
 struct WinogradConv2DFunctor<GpuDevice> {
-  void operator()(OpKernelContext* ctx, const float* x, const float* u,
-                  float* out, const WinogradGeometry& g) const {
+  void operator()(OpKernelContext* ctx, const float* x, const float* filter,
+                  const float* u, float* out,
+                  const WinogradGeometry& g) const {
+    const int64_t a = g.tile + 2;
+    const int64_t u_floats = u == nullptr ? a * a * g.in_channels *
+                                                g.out_channels
+                                          : 0;
     Tensor workspace;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(
                             ::tensorflow::DT_FLOAT,
-                            TensorShape({WinogradGpuWorkspaceFloats(g)}),
+                            TensorShape({WinogradGpuWorkspaceFloats(g) +
+                                         u_floats}),
                             &workspace));
-    const int status = LaunchWinogradConv2DGpu(
-        x, u, out, workspace.flat<float>().data(), g, GpuStream(ctx));
+    float* own_u = workspace.flat<float>().data();
+    float* rest = own_u + u_floats;
+    void* stream = GpuStream(ctx);
+    int status = 0;
+    if (u == nullptr) {
+      status = LaunchWinogradFilterTransformGpu(
+          g.tile, filter, own_u, g.in_channels, g.out_channels, stream);
+      u = own_u;
+    }
+    if (status == 0) {
+      status = LaunchWinogradConv2DGpu(x, u, out, rest, g, stream);
+    }
     OP_REQUIRES(ctx, status == 0,
                 absl::InternalError(absl::StrCat(
                     "WinogradConv2D CUDA launch failed: cudaError_t ",

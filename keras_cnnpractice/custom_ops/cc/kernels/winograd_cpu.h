@@ -6,18 +6,19 @@
 // Vector code: the transforms use GCC/Clang vector types, one AVX register
 // of 8 floats where the build targets AVX (-march=native on an AVX2
 // machine), one SSE register of 4 on a baseline x86-64 build. The matrix
-// product has an AVX2 + FMA micro-kernel (6 rows x 16
-// columns, 12 accumulator registers) when the build enables both, and uses
-// Eigen's product otherwise. No AVX-512 path: the machine this was written
-// and measured on (AMD EPYC, Zen 3) has none, so it could not be tested.
+// product has an AVX2 + FMA micro-kernel (6 rows x 16 columns, 12
+// accumulator registers) when the build enables both, and the same in
+// portable C++ otherwise. No AVX-512 path: the machine this was written and
+// measured on (AMD EPYC, Zen 3) has none, so it could not be tested.
 //
 // The product has its own micro-kernel rather than packed_gemm.h's
 // GemmPackedB because its operands differ: the transformed tiles are
-// already row-contiguous (no packing of A needed) and at batch 1 there are
-// few of them. Timed on this machine (Zen 3, one core) on transform-domain
-// shapes (rows x depth x columns 132x512x112, 162x128x64, 18x512x256,
-// 180x64x64), Gemm ran at 78, 85, 54 and 82 GFLOP/s, PackB + GemmPackedB
-// at 64, 62, 29 and 61.
+// already row-contiguous (no packing of A needed), at batch 1 there are few
+// of them, and the transformed filter's panels can be computed from the
+// filter as they are packed. Timed on this machine (Zen 3, one core) on
+// transform-domain shapes (rows x depth x columns 132x512x112, 162x128x64,
+// 18x512x256, 180x64x64), Gemm ran at 78, 85, 54 and 82 GFLOP/s, PackB +
+// GemmPackedB at 64, 62, 29 and 61.
 //
 // Free of TensorFlow includes so the arithmetic can be read, and timed, on
 // its own; the op kernels (winograd_conv2d_op.cc) add the threads.
@@ -31,8 +32,6 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define KCP_WINOGRAD_AVX2_FMA 1
-#else
-#include "Eigen/Core"
 #endif
 
 #include "winograd.h"
@@ -94,7 +93,9 @@ inline void InputTransformTile(const float* const* rows, int64_t channels,
   ForLanes(channels, [&](auto lanes, int64_t c) {
     using T = decltype(lanes);
     T d[a][a], r[a][a];
-    for (int i = 0; i < a * a; ++i) d[i / a][i % a] = Lanes<T>::Load(rows[i] + c);
+    for (int i = 0; i < a * a; ++i) {
+      d[i / a][i % a] = Lanes<T>::Load(rows[i] + c);
+    }
     Apply2D<InputRule<kTile>>(d, r);
     for (int i = 0; i < a * a; ++i) {
       Lanes<T>::Store(v + i * xi_stride + c, r[i / a][i % a]);
@@ -121,49 +122,62 @@ inline void OutputTransformTile(const float* m, int64_t xi_stride,
   });
 }
 
-// u[xi][c][k] = (G g_ck G^T)[xi] for input channels c in [c_begin, c_end)
-// and every output channel k, from filter[3][3][in_channels][out_channels].
+// u[xi][i] = (G g_i G^T)[xi] for i in [begin, end), where g_i is the 3x3
+// filter filter[0..8][i] and `plane` = in * out floats separate the taps
+// (filter [3][3][in][out], u [alpha][alpha][in][out]). The taps are copied
+// a block at a time into local rows, and the results copied out the same
+// way: the 9 + alpha^2 planes lie a multiple of 4 KiB apart whenever
+// in * out is a multiple of 1024, and reading and writing them all in one
+// loop made the cache alias them (2.5x to 4.5x slower, measured).
 template <int kTile>
-inline void FilterTransformChannels(const float* filter, float* u,
-                                    int64_t in_channels, int64_t out_channels,
-                                    int64_t c_begin, int64_t c_end) {
-  constexpr int a = Transform<kTile>::kAlpha;
-  const int64_t plane = in_channels * out_channels;
-  for (int64_t c = c_begin; c < c_end; ++c) {
-    const float* f = filter + c * out_channels;
-    float* out = u + c * out_channels;
-    ForLanes(out_channels, [&](auto lanes, int64_t k) {
+inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
+                                 int64_t begin, int64_t end) {
+  constexpr int a = kTile + 2;
+  constexpr int64_t kBlock = 128;
+  float taps[9][kBlock], out[a * a][kBlock];
+  for (int64_t i0 = begin; i0 < end; i0 += kBlock) {
+    const int64_t n = std::min(kBlock, end - i0);
+    for (int j = 0; j < 9; ++j) {
+      std::memcpy(taps[j], filter + j * plane + i0, n * sizeof(float));
+    }
+    ForLanes(n, [&](auto lanes, int64_t i) {
       using T = decltype(lanes);
       T g[3][3], r[a][a];
-      for (int i = 0; i < 9; ++i) {
-        g[i / 3][i % 3] = Lanes<T>::Load(f + i * plane + k);
+      for (int j = 0; j < 9; ++j) {
+        g[j / 3][j % 3] = Lanes<T>::Load(taps[j] + i);
       }
       Apply2D<FilterRule<kTile>>(g, r);
-      for (int i = 0; i < a * a; ++i) {
-        Lanes<T>::Store(out + i * plane + k, r[i / a][i % a]);
+      for (int j = 0; j < a * a; ++j) {
+        Lanes<T>::Store(out[j] + i, r[j / a][j % a]);
       }
     });
+    for (int j = 0; j < a * a; ++j) {
+      std::memcpy(u + j * plane + i0, out[j], n * sizeof(float));
+    }
   }
 }
 
 // ---------------------------------------------------------------------------
-// c[rows x cols] = a[rows x depth] * b[depth x cols], row-major with leading
-// dimensions lda, ldb, ldc. `pack` holds PackFloats(cols) floats.
+// c[rows x cols] (+)= a[rows x depth] * b[depth x cols], row-major with
+// leading dimensions lda, ldb, ldc, in depth blocks of kKc: each block of b
+// is packed into panels of 16 columns, contiguous, which a micro-kernel
+// multiplies with 6 rows of a at a time.
 
 constexpr int64_t kMr = 6;     // micro-kernel rows
 constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
 constexpr int64_t kKc = 64;    // depth block
 
+// Floats of the packed panels of a depth block of `cols` columns.
 inline int64_t PackFloats(int64_t cols) {
   return kKc * (cols + kNr - 1) / kNr * kNr;
 }
 
-#ifdef KCP_WINOGRAD_AVX2_FMA
 // c[R x 16] (+)= a[R x depth] * panel[depth x 16]; `cols` <= 16 of the 16
 // columns are real (the panel's others are zero); `accumulate` adds to c.
 // The sum over this depth block starts from zero and is added to c at the
 // end, so a long depth is summed in blocks (smaller rounding errors than
 // one running sum).
+#ifdef KCP_WINOGRAD_AVX2_FMA
 template <int R>
 inline void MicroKernel(const float* a, int64_t lda, const float* panel,
                         int64_t depth, float* c, int64_t ldc, int64_t cols,
@@ -208,10 +222,49 @@ inline void MicroKernel(const float* a, int64_t lda, const float* panel,
     }
   }
 }
+#else
+// The same with the build's vector type (4 floats with SSE, 8 with AVX):
+// the 16 columns in passes of two vectors, 12 accumulators in registers.
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  constexpr int64_t kLanes = Lanes<VecF>::kCount;
+  for (int64_t j0 = 0; j0 < cols; j0 += 2 * kLanes) {
+    VecF acc[R][2] = {};
+    for (int64_t p = 0; p < depth; ++p) {
+      const VecF b0 = Lanes<VecF>::Load(panel + p * kNr + j0);
+      const VecF b1 = Lanes<VecF>::Load(panel + p * kNr + j0 + kLanes);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const float x = a[r * lda + p];
+        acc[r][0] += x * b0;
+        acc[r][1] += x * b1;
+      }
+    }
+    const int64_t n = std::min(2 * kLanes, cols - j0);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      float edge[2 * kLanes];
+      Lanes<VecF>::Store(edge, acc[r][0]);
+      Lanes<VecF>::Store(edge + kLanes, acc[r][1]);
+      float* dst = c + r * ldc + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
+      }
+    }
+  }
+}
+#endif  // KCP_WINOGRAD_AVX2_FMA
 
-// pack[j][p][0:16] = b[p][16 j : 16 j + 16] for the `depth` rows of b
-// (zero past `cols`): each 16-column panel contiguous, so the micro-kernel
-// streams it from L1, reading b's rows once and in order.
+// Where the 16-column panel holding column `col` of a packed depth block of
+// `depth` rows starts, and the offset of (row p, column col) in it.
+inline int64_t PanelOffset(int64_t depth, int64_t p, int64_t col) {
+  return col / kNr * depth * kNr + p * kNr + col % kNr;
+}
+
+// Packs the `depth` x `cols` block b (leading dimension ldb) into panels:
+// pack[PanelOffset(depth, p, col)] = b[p][col], zero past `cols`.
 inline void PackPanels(const float* b, int64_t ldb, int64_t depth,
                        int64_t cols, float* pack) {
   const int64_t full = cols / kNr, rest = cols % kNr;
@@ -229,52 +282,79 @@ inline void PackPanels(const float* b, int64_t ldb, int64_t depth,
   }
 }
 
+// c (+)= a[rows x depth] * the packed block (depth <= kKc).
+inline void GemmPacked(const float* a, int64_t lda, const float* pack,
+                       int64_t depth, float* c, int64_t ldc, int64_t rows,
+                       int64_t cols, bool accumulate) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
+    const int64_t nc = std::min(kNr, cols - j0);
+    const float* panel = pack + j0 * depth;
+    for (int64_t i0 = 0; i0 < rows; i0 += kMr) {
+      const float* ai = a + i0 * lda;
+      float* ci = c + i0 * ldc + j0;
+      const bool acc = accumulate;
+      switch (std::min(kMr, rows - i0)) {
+        case 6: MicroKernel<6>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 5: MicroKernel<5>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 4: MicroKernel<4>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 3: MicroKernel<3>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 2: MicroKernel<2>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        default: MicroKernel<1>(ai, lda, panel, depth, ci, ldc, nc, acc);
+      }
+    }
+  }
+}
+
+// c = a * b; `pack` holds PackFloats(cols) floats.
 inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
                  float* c, int64_t ldc, int64_t rows, int64_t cols,
                  int64_t depth, float* pack) {
   for (int64_t p0 = 0; p0 < depth; p0 += kKc) {
     const int64_t pd = std::min(kKc, depth - p0);
-    const bool acc = p0 > 0;
     PackPanels(b + p0 * ldb, ldb, pd, cols, pack);
-    for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
-      const int64_t nc = std::min(kNr, cols - j0);
-      const float* panel = pack + j0 * pd;
-      for (int64_t i0 = 0; i0 < rows; i0 += kMr) {
-        const float* ai = a + i0 * lda + p0;
-        float* ci = c + i0 * ldc + j0;
-        switch (std::min(kMr, rows - i0)) {
-          case 6: MicroKernel<6>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
-          case 5: MicroKernel<5>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
-          case 4: MicroKernel<4>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
-          case 3: MicroKernel<3>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
-          case 2: MicroKernel<2>(ai, lda, panel, pd, ci, ldc, nc, acc); break;
-          default: MicroKernel<1>(ai, lda, panel, pd, ci, ldc, nc, acc);
-        }
-      }
-    }
+    GemmPacked(a + p0, lda, pack, pd, c, ldc, rows, cols, p0 > 0);
   }
 }
-#else
-inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
-                 float* c, int64_t ldc, int64_t rows, int64_t cols,
-                 int64_t depth, float* /*pack*/) {
-  using Matrix =
-      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  using Stride = Eigen::OuterStride<>;
-  Eigen::Map<const Matrix, 0, Stride> am(a, rows, depth, Stride(lda));
-  Eigen::Map<const Matrix, 0, Stride> bm(b, depth, cols, Stride(ldb));
-  Eigen::Map<Matrix, 0, Stride> cm(c, rows, cols, Stride(ldc));
-  cm.noalias() = am * bm;
-}
-#endif  // KCP_WINOGRAD_AVX2_FMA
 
-// The name of the matrix-product path compiled in, for the build report.
-inline const char* GemmPath() {
-#ifdef KCP_WINOGRAD_AVX2_FMA
-  return "avx2_fma";
-#else
-  return "eigen";
-#endif
+// The packed panels of U[i][j][p0 : p0 + pd][k0 : k0 + nk] for every
+// j < alpha, computed from the filter ([3][3][in][out], taps `plane`
+// floats apart) rather than read from a transformed filter: row i of
+// G g G^T is G h with h = row i of G g. Those of (i, j) go to
+// pack + j * pack_stride. `taps` holds 9 * nk floats.
+template <int kTile>
+void PackFilterPanels(const float* filter, int64_t plane, int64_t cout,
+                      int i, int64_t p0, int64_t pd, int64_t k0, int64_t nk,
+                      float* taps, float* pack, int64_t pack_stride) {
+  constexpr int a = kTile + 2;
+  if (nk % kNr != 0) {  // the zero columns of the last panel
+    for (int j = 0; j < a; ++j) {
+      float* last = pack + j * pack_stride + PanelOffset(pd, 0, nk);
+      std::fill(last, last + pd * kNr, 0.0f);
+    }
+  }
+  for (int64_t p = 0; p < pd; ++p) {
+    // The 9 taps' rows are a multiple of 4 KiB apart for many shapes:
+    // copied first, so the loop below does not make the cache alias them.
+    for (int t = 0; t < 9; ++t) {
+      std::memcpy(taps + t * nk, filter + t * plane + (p0 + p) * cout + k0,
+                  nk * sizeof(float));
+    }
+    ForLanes(nk, [&](auto lanes, int64_t k) {
+      using T = decltype(lanes);
+      T h[3], r[a];
+      for (int b = 0; b < 3; ++b) {
+        const T column[3] = {Lanes<T>::Load(taps + b * nk + k),
+                             Lanes<T>::Load(taps + (3 + b) * nk + k),
+                             Lanes<T>::Load(taps + (6 + b) * nk + k)};
+        FilterRule<kTile>::Apply(column, r);
+        h[b] = r[i];
+      }
+      FilterRule<kTile>::Apply(h, r);
+      for (int j = 0; j < a; ++j) {
+        Lanes<T>::Store(pack + j * pack_stride + PanelOffset(pd, p, k), r[j]);
+      }
+    });
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -288,7 +368,11 @@ inline const char* GemmPath() {
 // each input transform is done once, and U is read once per row block; the
 // split favours few row blocks (U, alpha^2 x in x out, is large where the
 // channels are many) and cuts the output channels into chunks where the
-// workers need more units.
+// workers need more units. Without a cached transformed filter, each unit
+// computes the panels of U it needs from the filter as it packs them: U
+// (4x the filter for F(4x4)) is then never written to memory. That costs
+// about 5 multiply-adds per element of U per row block, against the row
+// block's 6 to 96 in the product.
 
 struct Plan {
   int64_t group_tiles;  // tiles per group (stage 1)
@@ -335,8 +419,9 @@ inline int64_t GroupFloats(const WinogradGeometry& g, const Plan& p) {
 
 // Scratch floats one worker needs in stage 2.
 inline int64_t UnitFloats(const WinogradGeometry& g, const Plan& p) {
-  return (g.tile + 2) * (g.tile + 2) * p.row_tiles * p.k_chunk +
-         PackFloats(p.k_chunk) + p.k_chunk;
+  const int64_t a = g.tile + 2;
+  return a * a * p.row_tiles * p.k_chunk + a * PackFloats(p.k_chunk) +
+         10 * p.k_chunk;
 }
 
 // Image, first output row and first output column of tile t.
@@ -376,23 +461,41 @@ void TransformInputTiles(const float* x, const WinogradGeometry& g,
 
 // Stage 2: output channels [k0, k0 + nk) of tiles [first, first + count)
 // of the group starting at `group_first`, whose transformed tiles are v.
-// `u` is the transformed filter [alpha^2][in][out]; `scratch` holds
+// `u` is the transformed filter [alpha^2][in][out], or null: then U's
+// panels are computed from `filter` [3][3][in][out]. `scratch` holds
 // UnitFloats floats.
 template <int kTile>
-void MultiplyTiles(const float* v, const float* u, float* out,
-                   const WinogradGeometry& g, const Plan& p,
+void MultiplyTiles(const float* v, const float* u, const float* filter,
+                   float* out, const WinogradGeometry& g, const Plan& p,
                    int64_t group_first, int64_t first, int64_t count,
                    int64_t k0, int64_t nk, float* scratch) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels, cout = g.out_channels;
   const int64_t rt = p.row_tiles, kw = p.k_chunk;
-  float* m = scratch;                  // [alpha^2][row_tiles][k_chunk]
-  float* pack = m + a * a * rt * kw;         // a block of packed panels
-  float* discard = pack + PackFloats(kw);    // where cropped outputs go
+  const int64_t pack_floats = PackFloats(kw);
+  float* m = scratch;                     // [alpha^2][row_tiles][k_chunk]
+  float* pack = m + a * a * rt * kw;      // alpha blocks of packed panels
+  float* taps = pack + a * pack_floats;   // 9 filter rows
+  float* discard = taps + 9 * kw;         // where cropped outputs go
   const float* vt = v + (first - group_first) * cin;
-  for (int64_t xi = 0; xi < a * a; ++xi) {
-    Gemm(vt + xi * p.group_tiles * cin, cin, u + xi * cin * cout + k0, cout,
-         m + xi * rt * kw, kw, count, nk, cin, pack);
+  auto tiles_of = [&](int64_t xi) { return vt + xi * p.group_tiles * cin; };
+  if (u != nullptr) {
+    for (int64_t xi = 0; xi < a * a; ++xi) {
+      Gemm(tiles_of(xi), cin, u + xi * cin * cout + k0, cout,
+           m + xi * rt * kw, kw, count, nk, cin, pack);
+    }
+  } else {
+    for (int i = 0; i < a; ++i) {
+      for (int64_t p0 = 0; p0 < cin; p0 += kKc) {
+        const int64_t pd = std::min(kKc, cin - p0);
+        PackFilterPanels<kTile>(filter, cin * cout, cout, i, p0, pd, k0, nk,
+                                taps, pack, pack_floats);
+        for (int j = 0; j < a; ++j) {
+          GemmPacked(tiles_of(i * a + j) + p0, cin, pack + j * pack_floats,
+                     pd, m + (i * a + j) * rt * kw, kw, count, nk, p0 > 0);
+        }
+      }
+    }
   }
   float* pixels[kTile * kTile];
   for (int64_t t = 0; t < count; ++t) {
