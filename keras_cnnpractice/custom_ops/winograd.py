@@ -99,10 +99,13 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *,
             (fewer multiplications, larger rounding errors).
         name: optional op name.
         transformed_filter: optional `winograd_filter_transform(w, tile)`
-            computed earlier; the op then skips transforming `w` (layers at
-            inference transform a fixed kernel once). It must be the
-            transform of `w`: the op cannot tell, and gradients flow to `w`,
-            never to `transformed_filter`.
+            computed earlier; the op then reads it instead of transforming
+            `w` (layers at inference can transform a fixed kernel once). It
+            must be the transform of `w`: the op cannot tell, and gradients
+            flow to `w`, never to `transformed_filter`. Without it the op
+            computes the transform inside its products, which costs little
+            (and beats reading a large cached transform where the tiles are
+            few, e.g. 14x14 images with 512 channels at batch 1).
 
     Returns:
         float32 `[batch, out_height, out_width, out_channels]`, the height

@@ -27,12 +27,9 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc not installed")
-    lib = ctypes.CDLL(str(harness.build(tmp_path_factory.mktemp("harness"),
-                                        kernel="winograd")))
+def load_library(out_dir):
+    """Builds the harness into out_dir; its functions, typed for ctypes."""
+    lib = ctypes.CDLL(str(harness.build(out_dir, kernel="winograd")))
     ptr, ll = ctypes.c_void_p, ctypes.c_longlong
     geometry = ctypes.POINTER(ctypes.c_int64)
     signatures = {
@@ -47,6 +44,13 @@ def library(tmp_path_factory):
         fn.argtypes = argtypes
         fns[name.removeprefix("kcp_winograd_")] = fn
     return types.SimpleNamespace(**fns)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not installed")
+    return load_library(tmp_path_factory.mktemp("harness"))
 
 
 def geometry(x_shape, cout, padding, tile):
