@@ -18,8 +18,8 @@ def machine():
             "python": platform.python_version()}
 
 
-def median_seconds(fn, repeats=15, warmup=3):
-    """Median wall time of `fn()` over `repeats` calls after `warmup` calls."""
+def call_seconds(fn, repeats=15, warmup=3):
+    """Wall times of `repeats` calls of `fn()` after `warmup` calls."""
     for _ in range(warmup):
         fn()
     times = []
@@ -27,7 +27,12 @@ def median_seconds(fn, repeats=15, warmup=3):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return times
+
+
+def median_seconds(fn, repeats=15, warmup=3):
+    """Median wall time of `fn()` over `repeats` calls after `warmup` calls."""
+    return statistics.median(call_seconds(fn, repeats, warmup))
 
 
 def write_results(name, payload, columns, rows, title):

@@ -23,14 +23,19 @@ pay; the goal is judged on `winograd4`. Before a case is timed, every method's
 output on the first image is compared with a float64 numpy direct
 convolution and the relative error (max |diff| / max |reference|) is
 recorded; the run stops if one exceeds 1e-3: a benchmark must not time
-wrong code. Each method is timed for about --target_seconds (median of
-2..--max_repeats calls after one warm-up).
+wrong code. After one warm-up call each, a case's methods are called in
+rounds, one call of each per round, so that they share whatever load the
+machine carries, for about --target_seconds per method (3 to --max_repeats
+rounds); the best (minimum) time is reported, the one least disturbed by
+other work on a shared machine, and the median is kept in the JSON too.
 
 Reported per case and method: ms and effective GFLOP/s, the direct
 algorithm's FLOPs 2 N H_out W_out kh kw C_in C_out divided by the time
 (Lavin & Gray's metric, so a faster algorithm may exceed the machine's
 real FLOP rate), and the speedup over `native`. The ceiling is the
-machine's float32 matrix-multiply rate, a --matmul_size cubed `tf.matmul`.
+machine's float32 matrix-multiply rate, the best of several --matmul_size
+cubed `tf.matmul` calls (2048^3 by default: short calls, so that one of
+them escapes other work on a shared machine).
 
 Goals: Winograd F(4x4,3x3) >= 1.5x the effective GFLOP/s of
 `tf.nn.conv2d` on the VGG layers (all have 64+ channels); FFT faster than
@@ -38,16 +43,17 @@ Goals: Winograd F(4x4,3x3) >= 1.5x the effective GFLOP/s of
 `tf.nn.conv2d`'s time everywhere.
 
     python benchmarks/conv_algorithms.py [--quick] [--batches 1,8]
-        [--target_seconds 1.0] [--max_repeats 10] [--matmul_size 4096]
+        [--target_seconds 1.0] [--max_repeats 10] [--matmul_size 2048]
 
---quick runs conv3.2 and conv5.2 at batch 1, the 9x9 kernel at batch 1 and
-a 2048^3 matmul, timing each for 0.2 s (about a minute). Writes
+--quick runs conv3.2 and conv5.2 at batch 1 and the 9x9 kernel at batch 1,
+timing each method for 0.2 s (under a minute). Writes
 benchmarks/results/conv_algorithms.{json,md} (or NAME.* with --name).
 """
 
 import functools
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -78,9 +84,9 @@ GOAL_IM2COL = 1.5
 flags.DEFINE_bool("quick", False, "A reduced set (about a minute).")
 flags.DEFINE_list("batches", ["1", "8"], "Batch sizes of the VGG layers.")
 flags.DEFINE_float("target_seconds", 1.0, "Time spent timing each method "
-                   "per case (median of the calls kept).")
+                   "per case (the best call is kept).")
 flags.DEFINE_integer("max_repeats", 10, "Most timed calls per method.")
-flags.DEFINE_integer("matmul_size", 4096, "Side of the square matmul that "
+flags.DEFINE_integer("matmul_size", 2048, "Side of the square matmul that "
                      "measures the machine's peak.")
 flags.DEFINE_integer("seed", 0, "Seed of the random inputs and kernels.")
 flags.DEFINE_string("name", "conv_algorithms", "Results file name.")
@@ -98,13 +104,24 @@ def _cases():
             + [(f"{k}x{k}", k, side, channels, batch) for k in LARGE_KERNELS])
 
 
-def _timed_ms(fn, target_seconds):
-    """Median ms of `fn()`, about `target_seconds` of calls after a warm-up."""
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    repeats = max(2, min(FLAGS.max_repeats, math.ceil(target_seconds / once)))
-    return common.median_seconds(fn, repeats=repeats, warmup=0) * 1e3
+def _timed_ms(fns, target_seconds):
+    """{name: (best, median) ms} of each of `fns` ({name: callable}).
+
+    After one warm-up call each, the functions are called in rounds, one
+    call of each per round, so that they share whatever load the machine
+    carries; as many rounds (3 to --max_repeats) as fit in about
+    `target_seconds` per function.
+    """
+    once = {name: common.call_seconds(fn, repeats=1, warmup=0)[0]
+            for name, fn in fns.items()}
+    rounds = max(3, min(FLAGS.max_repeats, math.ceil(
+        target_seconds * len(fns) / sum(once.values()))))
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            times[name] += common.call_seconds(fn, repeats=1, warmup=0)
+    return {name: (min(t) * 1e3, statistics.median(t) * 1e3)
+            for name, t in times.items()}
 
 
 def _matmul_gflops(size, target_seconds):
@@ -114,7 +131,8 @@ def _matmul_gflops(size, target_seconds):
     b = tf.constant(rng.standard_normal((size, size), dtype=np.float32))
     fn = tf.function(lambda: tf.matmul(a, b))
     fn()
-    return 2 * size ** 3 / _timed_ms(fn, target_seconds) / 1e6
+    best, _ = _timed_ms({"matmul": fn}, target_seconds)["matmul"]
+    return 2 * size ** 3 / best / 1e6
 
 
 def _run_case(label, kernel, side, channels, batch, target_seconds):
@@ -136,7 +154,7 @@ def _run_case(label, kernel, side, channels, batch, target_seconds):
     entry = {"case": label, "kernel": kernel, "height": side, "width": side,
              "in_channels": channels, "out_channels": channels,
              "batch": batch, "strides": 1, "padding": "SAME",
-             "direct_flops": flops, "ms": {}, "gflops": {},
+             "direct_flops": flops, "ms": {}, "median_ms": {}, "gflops": {},
              "relative_error": {}}
     methods = {m: functools.partial(conv_algorithms.conv2d, x, w, m, 1,
                                     "SAME", 1)
@@ -146,21 +164,23 @@ def _run_case(label, kernel, side, channels, batch, target_seconds):
         methods["winograd4_cached"] = functools.partial(
             winograd.winograd_conv2d, x, w, "SAME", tile=4,
             transformed_filter=winograd.winograd_filter_transform(w, 4))
+    fns = {}
     for method, call in methods.items():
-        fn = tf.function(call, autograph=False)
-        out = fn()[:1].numpy().astype(np.float64)
+        fns[method] = tf.function(call, autograph=False)
+        out = fns[method]()[:1].numpy().astype(np.float64)
         error = float(np.abs(out - ref).max() / np.abs(ref).max())
         entry["relative_error"][method] = error
         if not error <= MAX_ERROR:
             raise RuntimeError(
                 f"{label} batch {batch}: {method} differs from the float64 "
                 f"reference by {error:.3g} (relative); not timing wrong code")
-        ms = _timed_ms(fn, target_seconds)
+    for method, (ms, median) in _timed_ms(fns, target_seconds).items():
         entry["ms"][method] = ms
+        entry["median_ms"][method] = median
         entry["gflops"][method] = flops / ms / 1e6
         print(f"  {label} N={batch} {method}: {ms:.2f} ms, "
-              f"{flops / ms / 1e6:.1f} GFLOP/s, error {error:.2g}",
-              flush=True)
+              f"{flops / ms / 1e6:.1f} GFLOP/s, error "
+              f"{entry['relative_error'][method]:.2g}", flush=True)
     entry["speedup"] = {m: entry["ms"]["native"] / ms
                         for m, ms in entry["ms"].items()}
     return entry
@@ -215,7 +235,7 @@ def main(_):
     from keras_cnnpractice.custom_ops import _loader
 
     target = 0.2 if FLAGS.quick else FLAGS.target_seconds
-    matmul_size = 2048 if FLAGS.quick else FLAGS.matmul_size
+    matmul_size = FLAGS.matmul_size
     started = time.perf_counter()
     peak = _matmul_gflops(matmul_size, target)
     print(f"matmul {matmul_size}^3: {peak:.1f} GFLOP/s", flush=True)
@@ -257,7 +277,7 @@ def main(_):
                   f"{peak:.0f} GFLOP/s"] + [""] * (len(METHODS) - 1))
     common.write_results(
         FLAGS.name, payload, columns, table,
-        "Convolution algorithms on the CPU: ms / effective GFLOP/s (direct "
+        "Convolution algorithms on the CPU: best ms / effective GFLOP/s (direct "
         "FLOPs / time) / speedup over tf.nn.conv2d")
     print(f"\nGoals: F(4x4,3x3) >= {GOAL_WINOGRAD4}x tf.nn.conv2d on VGG: "
           f"min {goals['winograd4_vs_native_min_speedup']:.2f}x "
