@@ -2,6 +2,10 @@
 
     python train.py --strategy=mirrored
     python train.py --strategy=off --epochs=3 --model_dir=/tmp/run
+    python -m keras_cnnpractice.launch --workers=2 -- \
+        python train.py --strategy=multi_worker_mirrored
+    python -m keras_cnnpractice.launch --workers=2 --ps=1 -- \
+        python train.py --strategy=parameter_server
 
 Flags are defined once, in keras_cnnpractice/training/train_flags.py (the
 pipeline doctor, `python -m keras_cnnpractice.doctor`, takes the same
@@ -19,6 +23,7 @@ from absl import app
 from absl import flags
 
 from keras_cnnpractice._cli import flags_parser
+from keras_cnnpractice.strategies.cluster import ClusterTimeoutError
 from keras_cnnpractice.training import train_flags  # defines the flags
 
 FLAGS = flags.FLAGS
@@ -36,6 +41,11 @@ def main(argv):
     except ValueError as err:  # configuration the flags could not catch
         print(f"train.py: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except ClusterTimeoutError as err:  # a task of the cluster never came up
+        print(f"train.py: error: {err}", file=sys.stderr, flush=True)
+        # Not sys.exit: TensorFlow's coordination service, in an error
+        # state now, would log its own alarms while shutting down after it.
+        os._exit(1)
 
 
 if __name__ == "__main__":

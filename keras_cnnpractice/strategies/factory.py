@@ -1,9 +1,17 @@
 """One factory for `tf.distribute` strategies, named as in the TF Model Garden."""
 
+import re
+
 import tensorflow as tf
 
-STRATEGY_NAMES = ("off", "one_device", "mirrored", "model_parallel")
+from keras_cnnpractice.strategies import cluster
+
+STRATEGY_NAMES = ("off", "one_device", "mirrored", "model_parallel",
+                  "multi_worker_mirrored", "parameter_server")
+# Strategies that take num_devices > 1 (devices of this machine).
 MULTI_DEVICE = ("mirrored", "model_parallel")
+# Strategies whose cluster comes from TF_CONFIG.
+MULTI_WORKER_STRATEGIES = tuple(cluster.STRATEGY_JOBS)
 DEFAULT_CPU_REPLICAS = 2
 
 
@@ -45,7 +53,114 @@ def replica_devices(num_devices=None):
     return [f"/gpu:{i}" for i in range(count)]
 
 
-def get_strategy(name="off", num_devices=None):
+def _model_parallel(num_devices, **_):
+    # The model places its own work on the devices set up here
+    # (strategies.model_parallel.split_model).
+    replica_devices(num_devices)
+    return tf.distribute.get_strategy()
+
+
+class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+    """`MultiWorkerMirroredStrategy` whose `reduce` takes what Keras 3's
+    `model.fit` gives it (keras-team/keras#20585): a nest of per-replica
+    values (the first batch, reduced to learn its shapes) and per-replica
+    scalars with `axis=0` (the step's metrics). `MirroredStrategy.reduce`
+    accepts both; the multi-worker one raises without this."""
+
+    def reduce(self, reduce_op, value, axis):
+        def one(v):
+            rank = self.experimental_local_results(v)[0].shape.rank
+            return super(MultiWorkerMirroredStrategy, self).reduce(
+                reduce_op, v, None if rank == 0 else axis)
+        return tf.nest.map_structure(one, value)
+
+
+def _bounded_registration(config, timeout_s):
+    """Makes the workers' start-up rendezvous fail after `timeout_s`.
+
+    `MultiWorkerMirroredStrategy` configures TensorFlow's coordination
+    service itself, without a deadline: the leader (worker 0) then waits
+    forever for a worker that never starts, and ignores SIGTERM while it
+    does. Configured here first, with registration behind a barrier that
+    times out, every task fails with `DeadlineExceededError` instead.
+    """
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+    spec = tf.train.ClusterSpec(config.cluster)
+    ctx = context.context()
+    ctx.configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(spec),
+        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(
+            name=job, num_tasks=config.num_tasks(job))
+            for job in ("chief", "worker") if job in config.cluster],
+        cluster_register_timeout_in_ms=int(timeout_s * 1000))
+    ctx.coordination_service.cluster_register_with_barrier = True
+
+
+def _multi_worker_mirrored(cluster_timeout_s, **_):
+    config = cluster.read_tf_config("multi_worker_mirrored")
+    cluster.check_port_free(config.address, config.task_name)
+    _bounded_registration(config, cluster_timeout_s)
+    # CPU collectives go round a ring; on GPUs AUTO lets TensorFlow pick
+    # NCCL.
+    implementation = (
+        tf.distribute.experimental.CommunicationImplementation.AUTO
+        if tf.config.list_physical_devices("GPU") else
+        tf.distribute.experimental.CommunicationImplementation.RING)
+    try:
+        return MultiWorkerMirroredStrategy(
+            cluster_resolver=tf.distribute.cluster_resolver
+            .TFConfigClusterResolver(),
+            communication_options=tf.distribute.experimental
+            .CommunicationOptions(implementation=implementation))
+    except (tf.errors.DeadlineExceededError,
+            tf.errors.UnavailableError) as err:
+        late = sorted(set(re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)",
+                                     str(err).split("timed out", 1)[-1])))
+        names = ", ".join(f"{job}:{index}" for job, index in late
+                          if f"{job}:{index}" != config.task_name)
+        raise cluster.ClusterTimeoutError(
+            f"The cluster did not come up within {cluster_timeout_s:g} s "
+            f"(--cluster_timeout_s): task {config.task_name} waited for "
+            f"{names or 'the other tasks'} ({', '.join(a for _, a in config.tasks())})"
+            ) from None
+
+
+def _parameter_server(cluster_timeout_s, **_):
+    config = cluster.read_tf_config("parameter_server")
+    if not config.is_chief:
+        raise ValueError(
+            f"Task {config.task_name} is a server of the parameter-server "
+            "cluster, not its coordinator: serve it with "
+            "keras_cnnpractice.strategies.cluster.run_server (train.py does "
+            f"so). Received: TF_CONFIG task {config.task_name}")
+    cluster.check_port_free(config.address, config.task_name)
+    cluster.wait_for_tasks(
+        [task for task in config.tasks() if task[0] != config.task_name],
+        cluster_timeout_s)
+    # No variable_partitioner: Keras 3 variables cannot wrap the
+    # ShardedVariables it makes (no gradient handle, and the optimizer's
+    # update cannot use them as references).
+    return tf.distribute.ParameterServerStrategy(
+        tf.distribute.cluster_resolver.TFConfigClusterResolver())
+
+
+_BUILDERS = {
+    "off": lambda **_: tf.distribute.get_strategy(),
+    "one_device": lambda **_: tf.distribute.OneDeviceStrategy(
+        "/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"),
+    "mirrored": lambda num_devices, **_: tf.distribute.MirroredStrategy(
+        replica_devices(num_devices)),
+    "model_parallel": _model_parallel,
+    "multi_worker_mirrored": _multi_worker_mirrored,
+    "parameter_server": _parameter_server,
+}
+
+
+def get_strategy(name="off", num_devices=None,
+                 cluster_timeout_s=cluster.DEFAULT_CLUSTER_TIMEOUT_S):
     """Returns the `tf.distribute.Strategy` called `name`.
 
     Names (case-insensitive):
@@ -60,18 +175,32 @@ def get_strategy(name="off", num_devices=None):
         devices as `mirrored`, which this call sets up; the model places
         its own work on them (`strategies.model_parallel.split_model`), so
         the strategy returned is the default one.
+      * `multi_worker_mirrored`: synchronous data parallelism across the
+        worker processes `TF_CONFIG` names (`MultiWorkerMirroredStrategy`,
+        ring all-reduce on CPUs, NCCL or ring on GPUs); every worker calls
+        this and blocks until all have, at most `cluster_timeout_s`.
+      * `parameter_server`: asynchronous training (`ParameterServerStrategy`)
+        for the chief of a `TF_CONFIG` cluster of a chief, workers and
+        parameter servers, once every worker and parameter server accepts
+        connections (at most `cluster_timeout_s`). Keras's `model.fit`
+        cannot train with it; `keras_cnnpractice.training.ps_loop` does.
 
     Args:
         name: strategy name.
         num_devices: devices for `mirrored` and `model_parallel`; must be
             None or 1 otherwise.
+        cluster_timeout_s: seconds the multi-worker strategies wait for
+            the other tasks of the cluster.
 
     Returns:
         A `tf.distribute.Strategy`.
 
     Raises:
-        ValueError: unknown name, or a device count the strategy or machine
-            cannot honour.
+        ValueError: unknown name, a device count the strategy or machine
+            cannot honour, or a bad `TF_CONFIG` (see
+            `cluster.parse_tf_config`) or a port of it in use.
+        keras_cnnpractice.strategies.cluster.ClusterTimeoutError: the
+            cluster did not come up within `cluster_timeout_s`.
     """
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in STRATEGY_NAMES:
@@ -84,14 +213,11 @@ def get_strategy(name="off", num_devices=None):
                          f"Received: num_devices={num_devices!r}")
     if key not in MULTI_DEVICE and num_devices not in (None, 1):
         raise ValueError(f"Strategy {key!r} runs on one device; only "
-                         "'mirrored' and 'model_parallel' take num_devices "
-                         f"> 1. Received: num_devices={num_devices}")
-    if key == "off":
-        return tf.distribute.get_strategy()
-    if key == "one_device":
-        gpus = tf.config.list_physical_devices("GPU")
-        return tf.distribute.OneDeviceStrategy("/gpu:0" if gpus else "/cpu:0")
-    devices = replica_devices(num_devices)
-    if key == "model_parallel":
-        return tf.distribute.get_strategy()
-    return tf.distribute.MirroredStrategy(devices)
+                         f"{' and '.join(map(repr, MULTI_DEVICE))} take "
+                         f"num_devices > 1. Received: "
+                         f"num_devices={num_devices}")
+    if not cluster_timeout_s or cluster_timeout_s <= 0:
+        raise ValueError("cluster_timeout_s must be positive. Received: "
+                         f"cluster_timeout_s={cluster_timeout_s!r}")
+    return _BUILDERS[key](num_devices=num_devices,
+                          cluster_timeout_s=cluster_timeout_s)

@@ -1,9 +1,12 @@
 """What `train.py` runs: config -> strategy -> data -> model -> fit -> export."""
 
+import contextlib
 import dataclasses
 import json
 import os
 import pathlib
+import shutil
+import tempfile
 from typing import Optional
 
 from absl import logging
@@ -30,6 +33,9 @@ class TrainConfig:
     steps_per_epoch: Optional[int] = None
     batch_size: int = 64
     learning_rate: float = 1e-3
+    lr_scaling: str = "none"
+    lr_reference_batch: int = 64
+    warmup_epochs: int = 0
     l2: float = 0.0
     optimizer: str = "adam"
     weights_format: str = "float"
@@ -43,17 +49,18 @@ class TrainConfig:
     model_dir: str = "runs/mnist_cnn"
     export_dir: Optional[str] = None
     seed: int = 0
+    cluster_timeout_s: float = 120.0
 
     def resolved_export_dir(self):
         return self.export_dir or os.path.join(self.model_dir, "export")
 
 
-def _write_json_atomic(path, payload):
+def write_json_atomic(path, payload):
     write_text_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
-def _save_flags(config):
-    path = pathlib.Path(config.model_dir) / "flags.json"
+def save_flags(config, out_dir):
+    path = pathlib.Path(out_dir) / "flags.json"
     current = dataclasses.asdict(config)
     if path.exists():
         previous = json.loads(path.read_text())
@@ -61,7 +68,7 @@ def _save_flags(config):
         if changed:
             logging.warning("Flags differ from the run saved in %s: %s",
                             config.model_dir, ", ".join(changed))
-    _write_json_atomic(path, current)
+    write_json_atomic(path, current)
 
 
 OPTIMIZERS = ("adam", "sgd", "momentum")
@@ -165,10 +172,13 @@ def prepare_run(config, log=print):
         raise ValueError("--augment_in=model does not combine with "
                          "--init_from (the pretrained model is used as it "
                          "is); augment in the data")
+    _check_multi_worker(config)
+    _check_lr_flags(config)
     # The strategy first: on a CPU it splits the device, which must happen
     # before anything else initializes the TensorFlow runtime.
     from keras_cnnpractice.strategies import get_strategy
-    strategy = get_strategy(config.strategy, config.num_devices)
+    strategy = get_strategy(config.strategy, config.num_devices,
+                            cluster_timeout_s=config.cluster_timeout_s)
     if model_parallel:
         from keras_cnnpractice.strategies import model_parallel as mp
         from keras_cnnpractice.strategies.factory import replica_devices
@@ -182,10 +192,7 @@ def prepare_run(config, log=print):
     log(f"Strategy: {type(strategy).__name__}, "
         f"{strategy.num_replicas_in_sync} replicas in sync")
     keras.utils.set_random_seed(config.seed)
-    source = data.open_dataset(
-        config.dataset, image_size=config.image_size, seed=config.seed,
-        classes=data.parse_classes(config.classes),
-        train_examples_per_class=config.train_examples_per_class)
+    source = open_source(config)
     log(f"Data: {config.dataset}, {source.num_classes} classes, "
         f"{source.train_size} training and {source.test_size} test images")
     # The input pipeline stays float32 whatever the model's precision.
@@ -196,21 +203,113 @@ def prepare_run(config, log=print):
     # compile() adds dynamic loss scaling for mixed_float16.
     keras.config.set_dtype_policy(config.precision)
     log(f"Precision: {config.precision}")
+    # Under multi_worker_mirrored every worker reads the source: files
+    # split by file when there are enough of them (FILE), anything else by
+    # example (DATA), per `choose_shard_policy`.
+    workers = _num_workers(strategy)
     train_ds = data.build_pipeline(
         source.train, config.batch_size, augment=augment, training=True,
         seed=config.seed, cache=config.cache or None,
-        augment_in=config.augment_in)
+        augment_in=config.augment_in, num_workers=workers)
     test_ds = data.build_pipeline(source.test, config.batch_size,
-                                  training=False)
+                                  training=False, num_workers=workers)
     steps_per_epoch = (config.steps_per_epoch
                        or -(-source.train_size // config.batch_size))
-    # Cosine decay to zero over the whole run settles the final epochs; the
-    # optimizer's step counter is checkpointed, so a resumed run continues
-    # the same schedule.
-    learning_rate = keras.optimizers.schedules.CosineDecay(
-        config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    learning_rate = learning_rate_schedule(config, steps_per_epoch)
     return PreparedRun(strategy, source, augment, train_ds, test_ds,
                        steps_per_epoch, learning_rate)
+
+
+def _num_workers(strategy):
+    """Worker processes of a multi-worker strategy (1 otherwise)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec() if resolver is not None else None
+    if not spec or "worker" not in spec.jobs:
+        return 1
+    return spec.num_tasks("worker")
+
+
+LR_SCALING = ("none", "linear")
+
+
+def _check_lr_flags(config):
+    if config.lr_scaling not in LR_SCALING:
+        raise ValueError(f"lr_scaling must be one of {', '.join(LR_SCALING)}."
+                         f" Received: lr_scaling={config.lr_scaling!r}")
+    if config.lr_reference_batch < 1:
+        raise ValueError("lr_reference_batch must be >= 1. Received: "
+                         f"lr_reference_batch={config.lr_reference_batch}")
+    if not 0 <= config.warmup_epochs < config.epochs:
+        raise ValueError(f"--warmup_epochs must be >= 0 and less than "
+                         f"--epochs={config.epochs}. Received: "
+                         f"warmup_epochs={config.warmup_epochs}")
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """The run's learning rate per optimizer step.
+
+    Cosine decay to zero over the whole run settles the final epochs; the
+    optimizer's step counter is checkpointed, so a resumed run continues
+    the same schedule. With `--lr_scaling=linear` (Goyal et al., 2017,
+    "Accurate, Large Minibatch SGD") the peak rate is `--learning_rate *
+    --batch_size / --lr_reference_batch`, `--learning_rate` being the rate
+    tuned for a global batch of `--lr_reference_batch`; `--warmup_epochs`
+    of linear warm-up then climb from `--learning_rate` to that peak (from
+    0 without scaling) before the decay starts.
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+
+    Raises:
+        ValueError: an unknown scaling, a reference batch < 1, or a
+            warm-up not shorter than the run.
+    """
+    _check_lr_flags(config)
+    import keras
+    peak = config.learning_rate
+    if config.lr_scaling == "linear":
+        peak *= config.batch_size / config.lr_reference_batch
+    total = config.epochs * steps_per_epoch
+    warmup = config.warmup_epochs * steps_per_epoch
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
+    start = config.learning_rate if config.lr_scaling == "linear" else 0.0
+    return keras.optimizers.schedules.CosineDecay(
+        start, decay_steps=total - warmup, warmup_target=peak,
+        warmup_steps=warmup)
+
+
+def _check_multi_worker(config):
+    """Flags the multi-worker strategies do not take."""
+    from keras_cnnpractice.strategies.factory import MULTI_WORKER_STRATEGIES
+    strategy = config.strategy.strip().lower()
+    if strategy not in MULTI_WORKER_STRATEGIES:
+        return
+    unsupported = [flag for flag, used in (
+        ("--init_from", config.init_from),
+        ("--sanity_checks", config.sanity_checks),
+        ("--eval_tta", config.eval_tta != "none")) if used]
+    if strategy == "parameter_server":
+        from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+        unsupported += [flag for flag, used in (
+            ("--weights_format", parse_weights_format(config.weights_format)
+             is not None),
+            ("--precision=mixed_float16", config.precision == "mixed_float16"),
+            # Every worker would write the same cache files.
+            ("--cache=DIR", config.cache not in ("", "memory"))) if used]
+    if unsupported:
+        raise ValueError(f"--strategy={strategy} does not take "
+                         f"{', '.join(unsupported)}; train with it on one "
+                         "machine (--strategy=off or mirrored)")
+
+
+def open_source(config):
+    """The `keras_cnnpractice.data.DataSource` of `config.dataset`."""
+    from keras_cnnpractice import data
+    return data.open_dataset(
+        config.dataset, image_size=config.image_size, seed=config.seed,
+        classes=data.parse_classes(config.classes),
+        train_examples_per_class=config.train_examples_per_class)
 
 
 def new_model(config, run):
@@ -298,32 +397,86 @@ def _compiled_model(config, run, model_dir):
     return model, initial_epoch
 
 
+@contextlib.contextmanager
+def output_dir(strategy, model_dir):
+    """Where this process writes the run's files: `model_dir`, except on a
+    worker other than the chief of a multi-worker strategy, which writes
+    the same files (every worker must run the same steps, collectives
+    included) to a temporary folder, removed afterwards: the usual Keras
+    pattern for `MultiWorkerMirroredStrategy`."""
+    if strategy.extended.should_checkpoint:
+        model_dir.mkdir(parents=True, exist_ok=True)
+        yield model_dir
+        return
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="kcp-worker-"))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def export_and_check(model, export_dir, source):
+    """Exports `model`'s inference SavedModel to `export_dir` and reloads
+    it.
+
+    Returns:
+        `(export path, max abs difference between the served and the
+        model's class probabilities on test images)`.
+    """
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_cnnpractice import training
+    export_dir = training.export_saved_model(model, export_dir)
+    x_check, _ = source.test_arrays(
+        EXPORT_CHECK_IMAGES if source.file_based else None)
+    images = x_check.astype(np.float32)
+    reloaded = tf.saved_model.load(str(export_dir))
+    served = reloaded.serve(tf.constant(images)).numpy()
+    max_diff = float(np.max(np.abs(served - model.predict(images, verbose=0))))
+    print(f"Exported SavedModel to {export_dir} (max abs difference from the "
+          f"trained model: {max_diff:.2e})", flush=True)
+    return export_dir, max_diff
+
+
 def train(config):
     """Trains, evaluates and exports as `config` says.
 
+    Under `multi_worker_mirrored` every worker runs this; only the chief
+    writes to `config.model_dir` (see `output_dir`), and every worker
+    resumes from the chief's checkpoints there, so MODEL_DIR must be on a
+    filesystem all workers share. `parameter_server` runs
+    `keras_cnnpractice.training.ps_loop.train` instead.
+
     Returns:
         A dict with `test_accuracy`, `initial_epoch`, `replicas`,
-        `precision`, `epoch_seconds`, `seconds_per_step` (the median epoch
-        after the first, validation included, over its steps), `export_dir`,
-        `export_max_abs_diff`, `eval_tta`, `tta_accuracy` (None without
-        test-time averaging), `exploded` (why the `ExplosionGuard` stopped
-        the run, or None) and `sanity_checks` (None without
-        `--sanity_checks`).
+        `workers`, `precision`, `epoch_seconds`, `seconds_per_step` (the
+        median epoch after the first, validation included, over its
+        steps), `export_dir`, `export_max_abs_diff`, `eval_tta`,
+        `tta_accuracy` (None without test-time averaging), `exploded` (why
+        the `ExplosionGuard` stopped the run, or None) and `sanity_checks`
+        (None without `--sanity_checks`).
     """
+    if config.strategy.strip().lower() == "parameter_server":
+        from keras_cnnpractice.training import ps_loop
+        return ps_loop.train(config)
     run = prepare_run(config, log=lambda line: print(line, flush=True))
+    with output_dir(run.strategy, pathlib.Path(config.model_dir)) as out:
+        return _train(config, run, out)
+
+
+def _train(config, run, out):
     strategy, source = run.strategy, run.source
     train_ds, test_ds = run.train_ds, run.test_ds
     steps_per_epoch = run.steps_per_epoch
 
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from keras_cnnpractice import training
 
     model_dir = pathlib.Path(config.model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    _save_flags(config)
+    save_flags(config, out)
 
     checkpoint_dir = model_dir / "checkpoints"
     model, initial_epoch = _compiled_model(config, run, model_dir)
@@ -342,14 +495,15 @@ def train(config):
         model.fit(
             train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
             steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
-            callbacks=[guard, training.EpochCheckpoint(checkpoint_dir), timer,
+            callbacks=[guard, training.EpochCheckpoint(out / "checkpoints"),
+                       timer,
                        # Per-epoch metrics, appended across resumed runs.
-                       keras.callbacks.CSVLogger(str(model_dir / "history.csv"),
+                       keras.callbacks.CSVLogger(str(out / "history.csv"),
                                                  append=True),
-                       keras.callbacks.TensorBoard(str(model_dir / "logs"))])
+                       keras.callbacks.TensorBoard(str(out / "logs"))])
         if guard.exploded:
             print(f"Training stopped: {guard.message}", flush=True)
-        training.plot_training_curves(model_dir / "history.csv")
+        training.plot_training_curves(out / "history.csv")
     epoch_seconds = timer.steady_epoch_seconds()
 
     _, accuracy = model.evaluate(test_ds, verbose=0)
@@ -365,18 +519,12 @@ def train(config):
               f"{config.eval_tta} test-time averaging (on {len(x_test)} "
               f"images)", flush=True)
 
-    export_dir = training.export_saved_model(model,
-                                             config.resolved_export_dir())
-    x_check, _ = source.test_arrays(
-        EXPORT_CHECK_IMAGES if source.file_based else None)
-    images = x_check.astype(np.float32)
-    reloaded = tf.saved_model.load(str(export_dir))
-    served = reloaded.serve(tf.constant(images)).numpy()
-    max_diff = float(np.max(np.abs(served - model.predict(images, verbose=0))))
-    print(f"Exported SavedModel to {export_dir} (max abs difference from the "
-          f"trained model: {max_diff:.2e})", flush=True)
+    export_dir, max_diff = export_and_check(
+        model, config.resolved_export_dir() if out == model_dir
+        else out / "export", source)
     result = {"test_accuracy": float(accuracy), "initial_epoch": initial_epoch,
               "replicas": strategy.num_replicas_in_sync,
+              "workers": _num_workers(strategy),
               "precision": config.precision,
               "epoch_seconds": timer.epoch_seconds,
               "seconds_per_step": (epoch_seconds / steps_per_epoch
@@ -384,5 +532,5 @@ def train(config):
               "export_dir": str(export_dir), "export_max_abs_diff": max_diff,
               "eval_tta": config.eval_tta, "tta_accuracy": tta_accuracy,
               "exploded": guard.reason, "sanity_checks": sanity}
-    _write_json_atomic(model_dir / "result.json", result)
+    write_json_atomic(out / "result.json", result)
     return result

@@ -15,6 +15,7 @@ from keras_cnnpractice.data.subsets import parse_classes
 from keras_cnnpractice.models import list_models
 from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
 from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+from keras_cnnpractice.training.runner import LR_SCALING
 from keras_cnnpractice.training.runner import OPTIMIZERS
 from keras_cnnpractice.training.runner import TrainConfig
 from keras_cnnpractice.training.transfer_run import TRANSFER_MODES
@@ -22,7 +23,10 @@ from keras_cnnpractice.training.transfer_run import TRANSFER_MODES
 _DEFAULTS = TrainConfig()
 
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
-                  "tf.distribute strategy (case-insensitive).",
+                  "tf.distribute strategy (case-insensitive); "
+                  "multi_worker_mirrored and parameter_server read their "
+                  "cluster from TF_CONFIG (python -m keras_cnnpractice.launch "
+                  "starts one on this machine).",
                   case_sensitive=False)
 flags.DEFINE_integer("num_devices", None,
                      "Devices for --strategy=mirrored and model_parallel "
@@ -68,6 +72,18 @@ flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
                    "Initial learning rate (cosine decay to 0 over the run).",
                    lower_bound=0.0)
+flags.DEFINE_enum("lr_scaling", _DEFAULTS.lr_scaling, LR_SCALING,
+                  "linear: the peak learning rate is --learning_rate * "
+                  "--batch_size / --lr_reference_batch (Goyal et al. 2017's "
+                  "rule for large global batches).")
+flags.DEFINE_integer("lr_reference_batch", _DEFAULTS.lr_reference_batch,
+                     "With --lr_scaling=linear: the global batch size "
+                     "--learning_rate was tuned for.", lower_bound=1)
+flags.DEFINE_integer("warmup_epochs", _DEFAULTS.warmup_epochs,
+                     "Epochs of linear learning-rate warm-up before the "
+                     "cosine decay: from --learning_rate to the scaled rate "
+                     "with --lr_scaling=linear (Goyal et al. use 5), from 0 "
+                     "otherwise.", lower_bound=0)
 flags.DEFINE_float("l2", _DEFAULTS.l2,
                    "L2 penalty coefficient on every kernel (weight decay "
                    "through the loss); 0 for none.", lower_bound=0.0)
@@ -109,6 +125,11 @@ flags.DEFINE_string("model_dir", _DEFAULTS.model_dir,
 flags.DEFINE_string("export_dir", None,
                     "SavedModel destination (default: MODEL_DIR/export).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed.")
+flags.DEFINE_float("cluster_timeout_s", _DEFAULTS.cluster_timeout_s,
+                   "multi_worker_mirrored and parameter_server: seconds to "
+                   "wait for every task of the TF_CONFIG cluster to come up "
+                   "before failing with an error naming the missing ones.",
+                   lower_bound=0.001)
 
 
 def _validator(name, check):
