@@ -34,8 +34,8 @@ def _finish(proc, timeout=60):
 
 
 def test_prefixed_output_and_the_chief_status():
-    code, out, _ = _finish(_launch({"worker:0": "exit:3:0.5",
-                                    "worker:1": "exit:0:0.2"}, "--workers=2"))
+    code, out, _ = _finish(_launch({"worker:0": "exit:3:2",
+                                    "worker:1": "exit:0:1.5"}, "--workers=2"))
     assert code == 3
     assert "[worker:0] hello from worker:0\n" in out
     assert "[worker:1] hello from worker:1\n" in out
