@@ -20,7 +20,7 @@ def _launch(model_dir):
                "--ps=1", "--cluster_timeout_s=90", "--",
                sys.executable, "train.py", "--strategy=parameter_server",
                f"--epochs={EPOCHS}", f"--steps_per_epoch={STEPS}",
-               "--batch_size=32", f"--model_dir={model_dir}"]
+               "--batch_size=64", "--augment=none", f"--model_dir={model_dir}"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(command, cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -86,10 +86,11 @@ def test_killed_worker_then_killed_job_resumes_and_exports(tmp_path):
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history] == ["epoch", "0", "1", "2"]
     # A model that learned came out: the exported SavedModel, served in a
-    # fresh process, classifies the held-out digits well above chance (10
-    # classes); 45 asynchronous steps of 32 examples reach about 55% (the
-    # comparison with synchronous training, over the default 15 epochs, is
-    # in benchmarks/distributed.py).
+    # fresh process, classifies the held-out digits far above chance (10
+    # classes); these 45 asynchronous steps of 64 examples reached 68% and
+    # 74% in two runs of this test (the comparison with synchronous
+    # training, over the default 15 epochs, is in
+    # benchmarks/distributed.py).
     code = (
         "import numpy as np, tensorflow as tf\n"
         "from keras_cnnpractice.data import load_mnist5k\n"
@@ -99,4 +100,4 @@ def test_killed_worker_then_killed_job_resumes_and_exports(tmp_path):
         "print('accuracy', float(np.mean(p.argmax(1) == y)))\n")
     served = float(run_python(["-c", code]).stdout.split()[-1])
     assert abs(served - result["test_accuracy"]) < 1e-6
-    assert served >= 0.4
+    assert served >= 0.5
