@@ -19,8 +19,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "im2col.h"
+#include "nhwc_window_attrs.h"
 #include "packed_gemm.h"
 #include "tensorflow/core/framework/kernel_shape_util.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -88,17 +88,7 @@ class Im2colConvArgs {
                     "Received: block_bytes=",
                     block_bytes_)));
     if (block_bytes_ == 0) block_bytes_ = kIm2colDefaultBlockBytes;
-    for (const auto* list : {&strides_, &dilations_}) {
-      const char* what = list == &strides_ ? "strides" : "dilations";
-      OP_REQUIRES(
-          ctx,
-          list->size() == 4 && (*list)[0] == 1 && (*list)[3] == 1 &&
-              (*list)[1] >= 1 && (*list)[2] >= 1,
-          absl::InvalidArgumentError(absl::StrCat(
-              "Im2colConv2D needs ", what,
-              " = [1, h, w, 1] with h, w >= 1 (NHWC). Received: ", what, "=[",
-              absl::StrJoin(*list, ", "), "]")));
-    }
+    OP_REQUIRES_OK(ctx, CheckNhwcWindowAttrs("Im2colConv2D", strides_, dilations_));
   }
 
   int64_t block_bytes() const { return block_bytes_; }

@@ -15,8 +15,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "kernel_devices.h"
+#include "nhwc_window_attrs.h"
 #include "tensorflow/core/framework/op_kernel.h"
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
@@ -141,17 +141,7 @@ class XnorConv2DArgs {
                 absl::InvalidArgumentError(absl::StrCat(
                     "XnorConv2D needs channels >= 1. Received: channels=",
                     channels_)));
-    for (const auto* list : {&strides_, &dilations_}) {
-      const char* what = list == &strides_ ? "strides" : "dilations";
-      OP_REQUIRES(
-          ctx,
-          list->size() == 4 && (*list)[0] == 1 && (*list)[3] == 1 &&
-              (*list)[1] >= 1 && (*list)[2] >= 1,
-          absl::InvalidArgumentError(absl::StrCat(
-              "XnorConv2D needs ", what,
-              " = [1, h, w, 1] with h, w >= 1 (NHWC). Received: ", what, "=[",
-              absl::StrJoin(*list, ", "), "]")));
-    }
+    OP_REQUIRES_OK(ctx, CheckNhwcWindowAttrs("XnorConv2D", strides_, dilations_));
   }
 
   // Fills `g` for `x` and `filter`, or sets an InvalidArgument error.
