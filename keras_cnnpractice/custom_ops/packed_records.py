@@ -17,6 +17,14 @@ from keras_cnnpractice.custom_ops import _loader
 tf.no_gradient("KerasCnnPractice>ReadPackedRecords")
 
 
+def check_raw_pack(info):
+    """Raises `ValueError` unless `info` (a `PackedInfo`) is a raw pack,
+    the only format whose records can be read by number."""
+    if info.format != "raw":
+        raise ValueError(f"Only raw packs can be read by record number; "
+                         f"{info.directory} is a {info.format} pack")
+
+
 def read_packed_records(index, info, name=None):
     """Reads the records numbered `index` of the raw pack `info`.
 
@@ -36,9 +44,7 @@ def read_packed_records(index, info, name=None):
             shard that cannot be read or is shorter than the index says
             (the message names it).
     """
-    if info.format != "raw":
-        raise ValueError(f"Only raw packs can be read by record number; "
-                         f"{info.directory} is a {info.format} pack")
+    check_raw_pack(info)
     lib = _loader.load_op_library()
     images, labels = lib.keras_cnn_practice_read_packed_records(
         tf.cast(index, tf.int64),

@@ -101,10 +101,9 @@ def packed_batches(directory, batch_size, shuffle=False, seed=None,
         raise ValueError(f"shard_index must be in [0, num_shards). Received: "
                          f"num_shards={num_shards!r}, "
                          f"shard_index={shard_index!r}")
+    from keras_cnnpractice.custom_ops.packed_records import check_raw_pack
     info = packed_info(directory)
-    if info.format != "raw":
-        raise ValueError(f"Only raw packs can be read by record number; "
-                         f"{info.directory} is a {info.format} pack")
+    check_raw_pack(info)
     check_shard_sizes(info)
     return record_batches(info, batch_size, shuffle=shuffle, seed=seed,
                           drop_remainder=drop_remainder,
