@@ -1,8 +1,11 @@
 """Stopping a run whose loss explodes, and warning about one that crawls.
 
 The loss curve's two classic failure shapes (CS231n, "Babysitting the
-learning process"): a loss that shoots up or becomes NaN means the learning
-rate is too high; a loss that barely moves means it is too low.
+learning process"): a loss that shoots up or becomes NaN usually means the
+learning rate is too high; a loss that barely moves means it is too low. A
+NaN loss from weights that were still finite and had not grown points at
+the batch instead (NaN or infinite inputs, labels or sample weights), and
+the guard says which.
 """
 
 import math
@@ -10,11 +13,23 @@ import pathlib
 
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from keras_cnnpractice.training.checkpoints import save_weights_atomic
 
 DEFAULT_FILENAME = "last_good.weights.h5"
+
+# Weights whose global norm grew by more than this since the run began are
+# "grown": a non-finite loss from them is blamed on the learning rate.
+GROWTH_LIMIT = 10.0
+
+
+@tf.function
+def _global_norm(variables):
+    """The L2 norm of all `variables` together (NaN or inf when any is)."""
+    return tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(tf.cast(v, tf.float32)))
+                             for v in variables]))
 
 
 class ExplosionGuard(keras.callbacks.Callback):
@@ -24,11 +39,26 @@ class ExplosionGuard(keras.callbacks.Callback):
     `on_train_batch_end` of this `fit`). The loss explodes when the loss
     Keras reports at a batch's end -- the mean over the epoch's batches so
     far -- or an epoch's loss is NaN or infinite, or exceeds `factor` times
-    the reference. Then the guard sets `model.stop_training`, puts the
+    the reference, or when the weights stop being finite while the loss
+    still is (after a NaN input, a ReLU may output 0 and hide a NaN kernel
+    from the loss). Then the guard sets `model.stop_training`, puts the
     weights of the last good epoch back into the model (the weights the run
-    started from, if no epoch finished well), and logs a warning that the
-    learning rate is probably too high, with its current value. The
-    optimizer's state (Adam's moments, the step count) is not rolled back.
+    started from, if no epoch finished well), and logs a warning with the
+    likely cause. The optimizer's state (Adam's moments, the step count) is
+    not rolled back.
+
+    The cause: after every batch the guard takes the global L2 norm of the
+    trainable weights (one reduction over them; one scalar read back), so it
+    knows the weights that went into the batch that exploded. A loss above
+    `factor` times the reference, or a non-finite loss from weights whose
+    norm grew more than `GROWTH_LIMIT` (10) times since the run began,
+    blames the learning rate (too high, with its current value). A
+    non-finite loss from finite weights that had not grown blames the
+    batch: NaN or infinite inputs, labels or sample weights (or an op that
+    overflowed on them). Weights that were already non-finite mean the
+    previous update's gradient was non-finite, which non-finite data can do
+    without making its own loss NaN (a ReLU may turn a NaN input into 0 in
+    the forward pass while its gradient stays NaN): the message says so.
 
     "Good" is an epoch that ended with a finite loss within `factor` times
     the reference. Its weights are kept in memory and, with a
@@ -59,6 +89,9 @@ class ExplosionGuard(keras.callbacks.Callback):
     Attributes:
         exploded: whether training was stopped.
         reason: why (e.g. "loss is nan"), or None.
+        cause: `"learning_rate"`, `"data"` (the batch held non-finite
+            values) or `"gradient"` (an earlier update made the weights
+            non-finite), or None.
         stopped_epoch: the 0-based epoch in which training was stopped
             (Keras's `EarlyStopping` convention), or None.
         stopped_batch: the 0-based batch, or None when the epoch's loss
@@ -96,6 +129,7 @@ class ExplosionGuard(keras.callbacks.Callback):
     def _reset(self):
         self.exploded = False
         self.reason = None
+        self.cause = None
         self.stopped_epoch = None
         self.stopped_batch = None
         self.restored_epoch = None
@@ -107,6 +141,11 @@ class ExplosionGuard(keras.callbacks.Callback):
         self._good_weights = None
         self._good_epoch = 0
         self._file_current = False
+        self._initial_norm = None
+        self._norm = None  # the weights' norm after the last batch
+
+    def _weights_norm(self):
+        return float(_global_norm(self.model.trainable_variables))
 
     def learning_rate(self):
         """The optimizer's current learning rate (schedules evaluated)."""
@@ -128,9 +167,41 @@ class ExplosionGuard(keras.callbacks.Callback):
         save_weights_atomic(self.model, self.checkpoint_path)
         self._file_current = True
 
-    def _explode(self, reason, batch):
+    def _cause(self, loss):
+        """What the explosion's loss and the weights before it point at."""
+        if math.isfinite(loss) or self._norm is None:
+            return "learning_rate"
+        if not math.isfinite(self._norm):
+            return "gradient"
+        if self._norm > GROWTH_LIMIT * max(self._initial_norm, 1e-12):
+            return "learning_rate"
+        return "data"
+
+    def _advice(self):
+        if self.cause == "data":
+            return (f"The weights going into this batch were finite and had "
+                    f"not grown (norm {self._norm:.4g}, {self._initial_norm:.4g} "
+                    f"at the start), so the batch itself is the likely "
+                    f"cause: NaN or infinite values in its inputs, labels or "
+                    f"sample weights. Check the data (e.g. "
+                    f"tf.debugging.check_numerics in the input pipeline).")
+        if self.cause == "gradient":
+            return ("The weights became non-finite in an update: its "
+                    "gradient was non-finite, from NaN or infinite values in "
+                    "the data (a ReLU can hide them from the loss) or from a "
+                    f"learning rate ({self.learning_rate():.3g}) that is too "
+                    "high.")
+        grown = ""
+        if self._norm is not None and self._initial_norm:
+            grown = (f" (weight norm {self._initial_norm:.4g} at the start, "
+                     f"{self._norm:.4g} before this batch)")
+        return (f"The learning rate ({self.learning_rate():.3g}) is probably "
+                f"too high{grown}.")
+
+    def _explode(self, reason, batch, loss):
         self.exploded = True
         self.reason = reason
+        self.cause = self._cause(loss)
         self.stopped_epoch = self._epoch
         self.stopped_batch = batch
         self.model.stop_training = True
@@ -146,14 +217,14 @@ class ExplosionGuard(keras.callbacks.Callback):
                 self._save()
             saved = f" (saved in {self.checkpoint_path})"
         self.message = (
-            f"Loss exploded: {reason} at {where}. The learning rate "
-            f"({self.learning_rate():.3g}) is probably too high. Training "
+            f"Loss exploded: {reason} at {where}. {self._advice()} Training "
             f"stopped; restored {restored}{saved}.")
         logging.warning("ExplosionGuard: %s", self.message)
 
     def on_train_begin(self, logs=None):
         self._reset()
         self._good_weights = self.model.get_weights()
+        self._initial_norm = self._norm = self._weights_norm()
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -166,7 +237,17 @@ class ExplosionGuard(keras.callbacks.Callback):
             self.initial_loss = loss
         problem = self._problem(loss)
         if problem:
-            self._explode(problem, batch)
+            self._explode(problem, batch, loss)
+            return
+        norm = self._weights_norm()
+        if not math.isfinite(norm):
+            # A finite loss from non-finite weights: a NaN ReLU input can
+            # come out as 0, hiding the NaN kernel from the loss.
+            self._norm = norm
+            self._explode(f"the weights became {norm} (the loss, {loss:.4g}, "
+                          f"did not show it)", batch, math.nan)
+            return
+        self._norm = norm
 
     def on_epoch_end(self, epoch, logs=None):
         if self.exploded or not logs or "loss" not in logs:
@@ -174,7 +255,7 @@ class ExplosionGuard(keras.callbacks.Callback):
         loss = float(np.asarray(logs["loss"]))
         problem = self._problem(loss)
         if problem:
-            self._explode(problem, None)
+            self._explode(problem, None, loss)
             return
         self._good_weights = self.model.get_weights()
         self._good_epoch = epoch + 1

@@ -52,6 +52,7 @@ def test_huge_learning_rate_stops_and_restores_initial_weights(digits,
     assert guard.stopped_batch is not None and guard.stopped_batch < 12
     assert len(history.history["loss"]) == 1
     assert guard.restored_epoch == 0 and _same(model.get_weights(), initial)
+    assert guard.cause == "learning_rate"
     assert "learning rate (1e+03) is probably too high" in guard.message
     assert "restored the initial weights" in guard.message
     saved = _model(1e3)
@@ -84,6 +85,49 @@ def test_explosion_after_a_good_epoch_restores_that_epoch(digits, tmp_path):
 
 
 def test_nan_loss_stops_training(digits):
+    # A NaN sample weight makes the loss NaN after every layer has run, so
+    # no fused kernel can swallow it (with oneDNN on an AVX-512 CPU a NaN
+    # *pixel* fed through MatMul+BiasAdd+ReLU comes out as 0).
+    x, y = digits
+    weights = np.ones(len(y), np.float32)
+    weights[70] = np.nan  # the third batch of 32
+    model = _model(0.01)
+    guard = ExplosionGuard()
+    model.fit(x, y, sample_weight=weights, batch_size=32, epochs=2,
+              verbose=0, shuffle=False, callbacks=[guard])
+    assert guard.exploded and guard.reason == "loss is nan"
+    assert (guard.stopped_epoch, guard.stopped_batch) == (0, 2)
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_nan_in_the_data_is_blamed_on_the_data(digits):
+    # A linear model: every logit of the NaN image is a sum with a NaN term,
+    # and the loss is computed from logits, so the NaN reaches the loss
+    # without passing a max/min/ReLU (whose NaN handling varies by CPU).
+    x, y = digits
+    x = x.copy()
+    x[70, 3, 5] = np.nan  # the third batch of 32
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 255),
+        keras.layers.Flatten(), keras.layers.Dense(10)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01),
+                  loss=keras.losses.SparseCategoricalCrossentropy(
+                      from_logits=True))
+    guard = ExplosionGuard()
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False,
+              callbacks=[guard])
+    assert guard.exploded and guard.cause == "data"
+    assert (guard.stopped_epoch, guard.stopped_batch) == (0, 2)
+    assert "NaN or infinite values in its inputs" in guard.message
+    assert "too high" not in guard.message
+    assert all(np.all(np.isfinite(w)) for w in model.get_weights())
+
+
+def test_nan_pixel_behind_a_relu_stops_training(digits):
+    # Depending on the CPU, oneDNN's fused MatMul+BiasAdd+ReLU passes the
+    # NaN on (NaN loss at that batch) or outputs 0 (finite loss, NaN kernel
+    # after the update): the guard stops at the same batch either way.
     x, y = digits
     x = x.copy()
     x[70] = np.nan  # the third batch of 32
@@ -91,8 +135,9 @@ def test_nan_loss_stops_training(digits):
     guard = ExplosionGuard()
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, shuffle=False,
               callbacks=[guard])
-    assert guard.exploded and guard.reason == "loss is nan"
+    assert guard.exploded and guard.cause in ("data", "gradient")
     assert (guard.stopped_epoch, guard.stopped_batch) == (0, 2)
+    assert "NaN or infinite values in" in guard.message
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
 
 
