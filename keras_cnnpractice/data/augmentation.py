@@ -1,10 +1,10 @@
-"""Ready augmentation pipelines: Keras 3's layers plus this package's."""
+"""Ready augmentation policies, each one `FusedAugment` (one resample and
+one color transform per image)."""
 
 import keras
 
-from keras_cnnpractice.layers import PCALighting
-from keras_cnnpractice.layers import RandomAffine
-from keras_cnnpractice.layers import ScaleAugment
+from keras_cnnpractice.layers import FusedAugment
+from keras_cnnpractice.layers import augment_steps as steps
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVALUES
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVECTORS
 
@@ -15,14 +15,16 @@ def augmentation_policy(name, seed=None, input_shape=None,
                         value_range=(0.0, 255.0)):
     """Returns the batch augmentation called `name` as a Keras layer.
 
-    * `digits`: one `RandomAffine` resample with small rotations (+-10
+    * `digits`: one affine resample (`Affine`) with small rotations (+-10
       degrees), translations (+-10%) and zooms (+-10%), filled with black;
       no flips (a flipped 2 is not a 2), no color changes.
-    * `natural` (RGB photos): ResNet's scale augmentation (`ScaleAugment`:
+    * `natural` (RGB photos): ResNet's scale augmentation (`ScaleCrop`:
       short side to a random L in [256, 480] / 224 times the image size,
-      then a random crop of the original size), horizontal flips, Keras's
-      `RandomColorJitter` (brightness, contrast, saturation +-0.2) and
-      AlexNet's PCA lighting with the published ImageNet components.
+      then a random crop of the original size) and a horizontal flip, as
+      one resample; then brightness and contrast +-0.2 (Keras's
+      `RandomColorJitter` meaning), saturation x[0.8, 1.2] and AlexNet's
+      PCA lighting with the published ImageNet components, as one color
+      matrix, and one clip to `value_range`.
     * `none`: the identity.
 
     Args:
@@ -34,9 +36,10 @@ def augmentation_policy(name, seed=None, input_shape=None,
             the scale of the PCA lighting).
 
     Returns:
-        A Keras layer that accepts NHWC float batches; usable inside a
-        `tf.data` map or as the first layers of a model (identity at
-        inference; `natural` keeps the image size).
+        A Keras layer that accepts NHWC float or uint8 batches (uint8 give
+        float32); usable inside a `tf.data` map or as the first layers of a
+        model, `jit_compile=True` included (identity at inference;
+        `natural` keeps the image size).
 
     Raises:
         ValueError: an unknown name, or `natural` without RGB images.
@@ -44,9 +47,10 @@ def augmentation_policy(name, seed=None, input_shape=None,
     if name == "none":
         return keras.layers.Identity(name="augment_none")
     if name == "digits":
-        return RandomAffine(rotation=10 / 360, translation=0.1, scale=0.1,
-                            fill_mode="constant", fill_value=0.0, seed=seed,
-                            name="augment_digits")
+        return FusedAugment(
+            [steps.Affine(rotation=10 / 360, translation=0.1, scale=0.1)],
+            value_range=value_range, fill_mode="constant", fill_value=0.0,
+            seed=seed, name="augment_digits")
     if name == "natural":
         if input_shape is None or input_shape[-1] != 3:
             raise ValueError("The 'natural' augmentation policy needs RGB "
@@ -54,20 +58,20 @@ def augmentation_policy(name, seed=None, input_shape=None,
                              f"{input_shape}")
         size = min(input_shape[0], input_shape[1])
         low, high = value_range
-        return keras.Sequential([
-            ScaleAugment(short_side=(round(size * 256 / 224),
-                                     round(size * 480 / 224)),
-                         crop=size, seed=seed),
-            keras.layers.RandomFlip("horizontal", seed=seed),
+        return FusedAugment([
+            steps.ScaleCrop(short_side=(round(size * 256 / 224),
+                                        round(size * 480 / 224)), crop=size),
+            steps.Flip("horizontal"),
+            steps.Brightness(0.2),
+            steps.Contrast(0.2),
             # Keras's saturation factor v means a multiplier v / (1 - v)
             # (0.5: unchanged): these bounds are multipliers 0.8 and 1.2.
-            keras.layers.RandomColorJitter(
-                value_range=value_range, brightness_factor=0.2,
-                contrast_factor=0.2,
-                saturation_factor=(0.8 / 1.8, 1.2 / 2.2), seed=seed),
+            steps.Saturation((0.8 / 1.8, 1.2 / 2.2)),
             # The ImageNet components are for pixels in [0, 1].
-            PCALighting(0.1, [v * (high - low) for v in IMAGENET_EIGENVALUES],
-                        IMAGENET_EIGENVECTORS, seed=seed),
-        ], name="augment_natural")
+            steps.Lighting(0.1, [v * (high - low)
+                                 for v in IMAGENET_EIGENVALUES],
+                           IMAGENET_EIGENVECTORS),
+        ], value_range=value_range, fill_mode="nearest", seed=seed,
+            name="augment_natural")
     raise ValueError(f"Unknown augmentation policy {name!r}; valid names: "
                      f"{', '.join(AUGMENTATION_POLICIES)}. Received: {name!r}")

@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_cnnpractice.layers._augment import FusedImageAugmentation
+
 AUGMENT_PLACES = ("data", "model")
 SHARD_POLICIES = ("file", "data", "off")
 # Default shuffle buffer of a dataset source: as many examples as fit here.
@@ -257,7 +259,9 @@ def build_pipeline(source, batch_size, augment=None, training=True,
             `input_context`).
         augment: a Keras layer (or a callable taking `training=`) applied
             as `augment(images, training=True)` to float32 image batches
-            when `training`; see `augment_in`.
+            (uint8 ones as they are, for this package's fused augmentation
+            layers, which cast in their one pass) when `training`; see
+            `augment_in`.
         training: shuffle, and augment, when True; evaluation pipelines keep
             the source's order.
         cache: None; `"memory"` to keep the decoded examples in RAM after
@@ -336,10 +340,15 @@ def build_pipeline(source, batch_size, augment=None, training=True,
                                      input_context)
 
     in_map = augment if training and augment_in == "data" else None
+    # The fused layers read uint8 pixels themselves (the cast is fused into
+    # their one resample); other callables get float32.
+    reads_uint8 = isinstance(in_map, FusedImageAugmentation)
 
     def to_float(x, y):
         if in_map is not None:
-            x = in_map(tf.cast(x, tf.float32), training=True)
+            if not (reads_uint8 and x.dtype == tf.uint8):
+                x = tf.cast(x, tf.float32)
+            x = in_map(x, training=True)
         if image_dtype is not None:
             x = tf.cast(x, image_dtype)
         return x, tf.cast(y, tf.int32)

@@ -7,6 +7,7 @@ from keras_cnnpractice.layers.bottleneck import Bottleneck
 from keras_cnnpractice.layers.column_parallel_dense import ColumnParallelDense
 from keras_cnnpractice.layers.drop_connect import DropConnect
 from keras_cnnpractice.layers.fast_conv2d import FastConv2D
+from keras_cnnpractice.layers.fused_augment import FusedAugment
 from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.lens_distortion import LensDistortion
 from keras_cnnpractice.layers.local_response_normalization import (
@@ -25,7 +26,7 @@ from keras_cnnpractice.layers.xnor_conv2d import XnorConv2D
 from keras_cnnpractice.layers.xnor_dense import XnorDense
 
 __all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
-           "ColumnParallelDense", "DropConnect", "FastConv2D",
+           "ColumnParallelDense", "DropConnect", "FastConv2D", "FusedAugment",
            "InceptionModule", "LensDistortion", "LocalResponseNormalization",
            "PCALighting", "PerDevice", "PositionBias", "QuantConv2D",
            "QuantDense", "RandomAffine", "RandomResizedCrop", "ScaleAugment",

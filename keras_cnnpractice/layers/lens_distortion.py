@@ -3,67 +3,11 @@
 import keras
 import tensorflow as tf
 
-from keras_cnnpractice.layers._augment import ImageAugmentation
+from keras_cnnpractice.layers import _resample
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
 from keras_cnnpractice.layers._augment import symmetric_range
-
-_FILL_MODES = ("reflect", "wrap", "constant", "nearest")
-
-
-def _fill_index(index, size, fill_mode):
-    """Integer pixel indices mapped into `[0, size)` by `fill_mode`, and
-    whether each was inside the image (used by `"constant"`)."""
-    inside = (index >= 0) & (index < size)
-    if fill_mode == "wrap":
-        index = tf.math.floormod(index, size)
-    elif fill_mode == "reflect":  # (d c b a | a b c d | d c b a)
-        index = tf.math.floormod(index, 2 * size)
-        index = tf.where(index >= size, 2 * size - 1 - index, index)
-    else:  # "nearest" clamps; "constant" clamps, then masks with `inside`
-        index = tf.clip_by_value(index, 0, size - 1)
-    return index, inside
-
-
-def bilinear_sample(images, rows, cols, fill_mode="reflect", fill_value=0.0):
-    """Samples `images` at fractional pixel positions, by gathers.
-
-    Args:
-        images: `(batch, height, width, channels)` float images.
-        rows: `(batch, out_height, out_width)` row coordinates (pixel
-            centres at integers).
-        cols: column coordinates, same shape as `rows`.
-        fill_mode: how neighbours outside the image are read: `"reflect"`
-            `(d c b a | a b c d | d c b a)`, `"wrap"`, `"nearest"` (edge
-            pixel) or `"constant"` (`fill_value`).
-        fill_value: the value for `"constant"`.
-
-    Returns:
-        `(batch, out_height, out_width, channels)` samples in float32
-        (float64 for float64 images).
-    """
-    dtype = tf.float64 if images.dtype == tf.float64 else tf.float32
-    shape = tf.shape(images)
-    height, width = shape[1], shape[2]
-    flat = tf.cast(tf.reshape(images, [shape[0], height * width, shape[3]]),
-                   dtype)
-    rows, cols = tf.cast(rows, dtype), tf.cast(cols, dtype)
-    row0, col0 = tf.floor(rows), tf.floor(cols)
-    frac_r, frac_c = (rows - row0)[..., None], (cols - col0)[..., None]
-    row0, col0 = tf.cast(row0, tf.int32), tf.cast(col0, tf.int32)
-    outputs = 0.0
-    for dr, weight_r in ((0, 1.0 - frac_r), (1, frac_r)):
-        r, r_inside = _fill_index(row0 + dr, height, fill_mode)
-        for dc, weight_c in ((0, 1.0 - frac_c), (1, frac_c)):
-            c, c_inside = _fill_index(col0 + dc, width, fill_mode)
-            values = tf.gather(flat, r * width + c, batch_dims=1)
-            if fill_mode == "constant":
-                values = tf.where((r_inside & c_inside)[..., None], values,
-                                  tf.cast(fill_value, dtype))
-            outputs = outputs + weight_r * weight_c * values
-    return outputs
-
 
 def distortion_coordinates(height, width, k1, k2):
     """Where each output pixel samples the input, per sample.
@@ -99,13 +43,14 @@ def distortion_coordinates(height, width, k1, k2):
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
-class LensDistortion(ImageAugmentation):
+class LensDistortion(keras.layers.Layer):
     """Random radial lens distortion with per-sample `k1`, `k2`.
 
     Output pixel at normalized radius `r` from the centre samples the input
     at radius `r (1 + k1 r^2 + k2 r^4)` (see `distortion_coordinates`;
-    radius 1 is the corner), with bilinear interpolation done by gathers,
-    vectorized over the batch. `k1 = k2 = 0` is exactly the identity.
+    radius 1 is the corner), with the bilinear sampling by gathers that the
+    other augmentation layers share (`_resample.sample`), vectorized over
+    the batch. `k1 = k2 = 0` is exactly the identity.
     The radial term of Brown's distortion model (D. C. Brown,
     "Decentering Distortion of Lenses", 1966), used here as a geometric
     augmentation that mimics barrel and pincushion lenses.
@@ -139,8 +84,9 @@ class LensDistortion(ImageAugmentation):
         super().__init__(**kwargs)
         self.k1 = symmetric_range(k1, "k1")
         self.k2 = symmetric_range(k2, "k2")
-        if fill_mode not in _FILL_MODES:
-            raise ValueError(f"`fill_mode` must be one of {_FILL_MODES}. "
+        if fill_mode not in _resample.FILL_MODES:
+            raise ValueError(f"`fill_mode` must be one of "
+                             f"{_resample.FILL_MODES}. "
                              f"Received: fill_mode={fill_mode!r}")
         self.fill_mode = fill_mode
         self.fill_value = float(fill_value)
@@ -166,10 +112,27 @@ class LensDistortion(ImageAugmentation):
         shape = tf.shape(batch)
         rows, cols = distortion_coordinates(
             shape[1], shape[2], transformation["k1"], transformation["k2"])
-        outputs = bilinear_sample(batch, rows, cols, self.fill_mode,
-                                  self.fill_value)
+        dtype = tf.float64 if batch.dtype == tf.float64 else tf.float32
+        outputs = _resample.sample(batch, rows, cols, "bilinear",
+                                   self.fill_mode, self.fill_value, dtype)
         outputs = tf.ensure_shape(tf.cast(outputs, batch.dtype), batch.shape)
         return restore(outputs, single)
+
+    def call(self, inputs, training=True):
+        images = check_images(inputs, "LensDistortion")
+        if not images.dtype.is_floating:
+            raise ValueError("LensDistortion needs float images. Received: "
+                             f"dtype={images.dtype.name}")
+        if not training:
+            return images
+        batch, single = as_batch(images)
+        transformation = self.get_random_transformation(batch)
+        return restore(self.transform_images(batch, transformation), single)
+
+    def compute_output_spec(self, inputs, training=True):
+        check_images(tf.zeros((1,) * len(inputs.shape), inputs.dtype),
+                     "LensDistortion")
+        return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

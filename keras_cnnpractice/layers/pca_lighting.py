@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
+from keras_cnnpractice.layers.augment_steps import lighting_offsets
 
 # The principal components of ImageNet's RGB pixel values, for pixels scaled
 # to [0, 1] (RGB order, before any mean/std normalization). Taken from
@@ -224,6 +225,10 @@ class PCALighting(keras.layers.Layer):
 
     def _check(self, images):
         images = check_images(images, "PCALighting")
+        if not images.dtype.is_floating:
+            raise ValueError(
+                "PCALighting needs float images (cast integer pixels first, "
+                f"e.g. with tf.cast). Received: dtype={images.dtype.name}")
         if images.shape[-1] != 3:
             raise ValueError(
                 "PCALighting needs RGB images with 3 channels. Received: "
@@ -245,9 +250,8 @@ class PCALighting(keras.layers.Layer):
         alpha = keras.random.normal((tf.shape(images)[0], 3),
                                     stddev=self.alphastd, dtype=dtype,
                                     seed=self.seed_generator)
-        offset = tf.matmul(
-            alpha * tf.cast(self.eigenvalue_weights, dtype),
-            tf.cast(self.eigenvector_weights, dtype), transpose_b=True)
+        offset = lighting_offsets(alpha, self.eigenvalue_weights,
+                                  self.eigenvector_weights)
         outputs = tf.cast(images, dtype) + offset[:, None, None, :]
         return restore(tf.cast(outputs, images.dtype), single)
 

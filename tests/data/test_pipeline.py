@@ -47,7 +47,8 @@ def test_digits_policy_is_identity_at_inference_and_never_flips():
     policy = augmentation_policy("digits", seed=0)
     x = images.astype(np.float32)
     np.testing.assert_array_equal(policy(x, training=False), x)
-    assert policy.__class__.__name__ == "RandomAffine" and not policy.flip
+    assert [type(step).__name__ for step in policy.steps] == ["Affine"]
+    assert not policy.steps[0].flip
     np.testing.assert_array_equal(augmentation_policy("none")(x), x)
 
 
