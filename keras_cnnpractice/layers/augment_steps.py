@@ -45,6 +45,7 @@ def _is_number(value):
 def _pair(value, name, lower=None, upper=None, symmetric=True):
     """`value` as a `(lo, hi)` pair of floats with `lo <= hi` within
     `[lower, upper]`; a number `f >= 0` means `(-f, f)` when `symmetric`."""
+    received = value
     if _is_number(value) and symmetric:
         if value < 0:
             raise ValueError(
@@ -59,12 +60,52 @@ def _pair(value, name, lower=None, upper=None, symmetric=True):
                           f", hi <= {upper}" if upper is not None else ""])
         raise ValueError(
             f"`{name}` must be a (lo, hi) pair of finite numbers with "
-            f"lo <= hi{bounds}. Received: {name}={value!r}")
+            f"lo <= hi{bounds}. Received: {name}={received!r}")
     return (float(value[0]), float(value[1]))
 
 
+def _mix32(x):
+    """The 32-bit finalizer of MurmurHash3 (uint32 in, uint32 out)."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+    x = x * tf.constant(0x85EBCA6B, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 13))
+    x = x * tf.constant(0xC2B2AE35, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+
+def random_uniform(shape, seed):
+    """Uniform [0, 1) float32 draws from a `keras.random.SeedGenerator`.
+
+    Counter-based: draw `i` is a hash of `i` and the generator's next seed
+    (MurmurHash3's finalizer, twice, on uint32), with 24 random bits. Not
+    `keras.random.uniform`: TensorFlow's stateless kernels give other
+    numbers under XLA than without it (measured on TF 2.21: the same
+    Philox key and counter draw different values in a `jit_compile=True`
+    function), so the same seed would augment differently in a compiled
+    model than in eager or in `tf.data`. Integer hashing is bit-exact in
+    both.
+    """
+    state = tf.cast(seed.next(), tf.uint32)
+    key = _mix32(_mix32(state[0] + tf.constant(0x9E3779B9, tf.uint32))
+                 + state[1] * tf.constant(0x27D4EB2F, tf.uint32))
+    count = tf.reduce_prod(tf.cast(shape, tf.int32))
+    index = tf.cast(tf.range(count), tf.uint32)
+    bits = _mix32(tf.bitwise.bitwise_xor(
+        _mix32(index * tf.constant(0x9E3779B9, tf.uint32) + key), key))
+    values = tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32)
+    return tf.reshape(values * (1.0 / (1 << 24)), shape)
+
+
+def random_normal(shape, stddev, seed):
+    """Normal `N(0, stddev)` float32 draws (Box-Muller on two
+    `random_uniform` draws)."""
+    u = random_uniform(tf.concat([[2], tf.cast(shape, tf.int32)], 0), seed)
+    radius = tf.sqrt(-2.0 * tf.math.log1p(-u[0]))  # 1 - u in (0, 1]
+    return stddev * radius * tf.cos(2.0 * math.pi * u[1])
+
+
 def _uniform(shape, lo, hi, seed):
-    return lo + (hi - lo) * keras.random.uniform(shape, seed=seed)
+    return lo + (hi - lo) * random_uniform(shape, seed)
 
 
 def _round_int(x):
@@ -181,7 +222,7 @@ class ResizedCrop(GeometricStep):
             h = tf.where(wide, height, _round_int(w_f / target))
             w = tf.where(wide, _round_int(h_f * target), width)
             return tf.tile(centred(h, w)[None], [batch_size, 1])
-        u = keras.random.uniform((batch_size, 4, self._ATTEMPTS), seed=seed)
+        u = random_uniform((batch_size, 4, self._ATTEMPTS), seed)
         (s_lo, s_hi), (r_lo, r_hi) = self.scale, self.ratio
         area = h_f * w_f * (s_lo + (s_hi - s_lo) * u[:, 0])
         log_lo, log_hi = math.log(r_lo), math.log(r_hi)
@@ -279,7 +320,7 @@ class ScaleCrop(GeometricStep):
         image."""
         lo, hi = self.short_side
         if training:
-            u = keras.random.uniform((batch_size, 3), seed=seed)
+            u = random_uniform((batch_size, 3), seed)
             short = tf.minimum(lo + tf.cast(tf.floor(
                 u[:, 0] * (hi - lo + 1)), tf.int32), hi)
         else:
@@ -337,7 +378,7 @@ class Flip(GeometricStep):
     def draw(self, batch_size, height, width, seed, training):
         if not training:
             return None, {}
-        u = keras.random.uniform((batch_size, 2), seed=seed)
+        u = random_uniform((batch_size, 2), seed)
         one = tf.ones([batch_size])
         fx = tf.where((u[:, 0] < 0.5) & (self.mode != "vertical"), -1.0, one)
         fy = tf.where((u[:, 1] < 0.5) & (self.mode != "horizontal"), -1.0, one)
@@ -469,7 +510,7 @@ class Affine(GeometricStep):
                     "flip": zeros > 0.0}
         ranges = (self.rotation, self.shear, self.scale, self.aspect,
                   self.translation, self.translation)
-        u = keras.random.uniform((batch_size, 7), seed=seed)
+        u = random_uniform((batch_size, 7), seed)
         params = {name: lo + (hi - lo) * u[:, i]
                   for i, (name, (lo, hi)) in enumerate(zip(self.NAMES, ranges))}
         params["flip"] = (u[:, 6] < 0.5) & self.flip
@@ -535,14 +576,13 @@ class Contrast(ColorStep):
     _ARGS = ("factor",)
 
     def __init__(self, factor):
-        if _is_number(factor):
-            factor = (factor, factor)
-        if (not isinstance(factor, (tuple, list)) or len(factor) != 2
-                or not all(_is_number(v) and 0 <= v <= 1 for v in factor)):
+        pair = (factor, factor) if _is_number(factor) else factor
+        if (not isinstance(pair, (tuple, list)) or len(pair) != 2
+                or not all(_is_number(v) and 0 <= v <= 1 for v in pair)):
             raise ValueError(
                 "`factor` must be a number in [0, 1] or a (lo, hi) pair of "
                 f"numbers in [0, 1]. Received: factor={factor!r}")
-        self.factor = (float(factor[0]), float(factor[1]))
+        self.factor = (float(pair[0]), float(pair[1]))
 
     def draw(self, batch_size, seed, training, value_range):
         if not training:
@@ -608,7 +648,7 @@ class Hue(ColorStep):
     def draw(self, batch_size, seed, training, value_range):
         if not training:
             return None, {}
-        sign = tf.where(keras.random.uniform((batch_size,), seed=seed) > 0.5,
+        sign = tf.where(random_uniform((batch_size,), seed) > 0.5,
                         -1.0, 1.0)
         turns = sign * _uniform((batch_size,), *self.factor, seed) * 0.5
         theta = 2.0 * math.pi * turns
@@ -668,8 +708,7 @@ class Lighting(ColorStep):
     def draw(self, batch_size, seed, training, value_range):
         if not training or self.alphastd == 0:
             return None, {}
-        alpha = keras.random.normal((batch_size, 3), stddev=self.alphastd,
-                                    seed=seed)
+        alpha = random_normal((batch_size, 3), self.alphastd, seed)
         offsets = lighting_offsets(alpha, self.eigenvalues, self.eigenvectors)
         return (_batch_eye(batch_size), offsets, None), {"alpha": alpha}
 

@@ -8,6 +8,7 @@ from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
 from keras_cnnpractice.layers._augment import symmetric_range
+from keras_cnnpractice.layers.augment_steps import random_uniform
 
 def distortion_coordinates(height, width, k1, k2):
     """Where each output pixel samples the input, per sample.
@@ -99,8 +100,8 @@ class LensDistortion(keras.layers.Layer):
         batch_size = tf.shape(images)[:1]
         if not training:
             return {"k1": tf.zeros(batch_size), "k2": tf.zeros(batch_size)}
-        u = keras.random.uniform(tf.concat([batch_size, [2]], 0),
-                                 dtype="float32", seed=self.seed_generator)
+        u = random_uniform(tf.concat([batch_size, [2]], 0),
+                           self.seed_generator)
         (lo1, hi1), (lo2, hi2) = self.k1, self.k2
         return {"k1": lo1 + (hi1 - lo1) * u[:, 0],
                 "k2": lo2 + (hi2 - lo2) * u[:, 1]}

@@ -11,6 +11,7 @@ from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
 from keras_cnnpractice.layers.augment_steps import lighting_offsets
+from keras_cnnpractice.layers.augment_steps import random_normal
 
 # The principal components of ImageNet's RGB pixel values, for pixels scaled
 # to [0, 1] (RGB order, before any mean/std normalization). Taken from
@@ -247,9 +248,9 @@ class PCALighting(keras.layers.Layer):
                 "Received: eigenvalues=None")
         images, single = as_batch(images)
         dtype = "float64" if images.dtype == tf.float64 else "float32"
-        alpha = keras.random.normal((tf.shape(images)[0], 3),
-                                    stddev=self.alphastd, dtype=dtype,
-                                    seed=self.seed_generator)
+        alpha = tf.cast(random_normal((tf.shape(images)[0], 3),
+                                      self.alphastd, self.seed_generator),
+                        dtype)
         offset = lighting_offsets(alpha, self.eigenvalue_weights,
                                   self.eigenvector_weights)
         outputs = tf.cast(images, dtype) + offset[:, None, None, :]
