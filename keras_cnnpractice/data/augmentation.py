@@ -12,15 +12,16 @@ AUGMENTATION_POLICIES = ("digits", "natural", "none")
 
 
 def augmentation_policy(name, seed=None, input_shape=None,
-                        value_range=(0.0, 255.0)):
+                        value_range=(0.0, 255.0), crop=None):
     """Returns the batch augmentation called `name` as a Keras layer.
 
     * `digits`: one affine resample (`Affine`) with small rotations (+-10
       degrees), translations (+-10%) and zooms (+-10%), filled with black;
       no flips (a flipped 2 is not a 2), no color changes.
     * `natural` (RGB photos): ResNet's scale augmentation (`ScaleCrop`:
-      short side to a random L in [256, 480] / 224 times the image size,
-      then a random crop of the original size) and a horizontal flip, as
+      short side to a random L in [256, 480] / 224 times the crop, then a
+      random crop, of the image size unless `crop` is given: `crop=224` on
+      256x256 images is ResNet's recipe) and a horizontal flip, as
       one resample; then brightness and contrast +-0.2 (Keras's
       `RandomColorJitter` meaning), saturation x[0.8, 1.2] and AlexNet's
       PCA lighting with the published ImageNet components, as one color
@@ -34,6 +35,8 @@ def augmentation_policy(name, seed=None, input_shape=None,
             needs it (its crop is the image size) and needs 3 channels.
         value_range: `(low, high)` of the pixel values (color jitter and
             the scale of the PCA lighting).
+        crop: `natural` only: the side of its square output (default: the
+            images' short side).
 
     Returns:
         A Keras layer that accepts NHWC float or uint8 batches (uint8 give
@@ -56,7 +59,7 @@ def augmentation_policy(name, seed=None, input_shape=None,
             raise ValueError("The 'natural' augmentation policy needs RGB "
                              "images (3 channels). Received: input_shape="
                              f"{input_shape}")
-        size = min(input_shape[0], input_shape[1])
+        size = crop or min(input_shape[0], input_shape[1])
         low, high = value_range
         return FusedAugment([
             steps.ScaleCrop(short_side=(round(size * 256 / 224),

@@ -593,8 +593,22 @@ class Contrast(ColorStep):
                  tf.zeros([batch_size, 3]), 1.0 - c), {"contrast": c})
 
 
+class _UnitFactorStep(ColorStep):
+    """A color step whose `factor` is `f` in [0, 1], meaning `[0, f]`, or a
+    `(lo, hi)` pair within [0, 1] (Keras's convention for saturation and
+    hue)."""
+
+    _ARGS = ("factor",)
+
+    def __init__(self, factor):
+        if _is_number(factor):
+            factor = (0.0, factor)
+        self.factor = _pair(factor, "factor", symmetric=False, lower=0.0,
+                            upper=1.0)
+
+
 @_REGISTER
-class Saturation(ColorStep):
+class Saturation(_UnitFactorStep):
     """Mixes each image with its grayscale: `gray + s * (x - gray)`, gray
     the BT.601 luma (`tf.image.rgb_to_grayscale`), `s = v / (1 - v)` with
     `v` uniform in `factor` per image (`keras.layers.RandomSaturation`'s
@@ -607,14 +621,6 @@ class Saturation(ColorStep):
             within [0, 1].
     """
 
-    _ARGS = ("factor",)
-
-    def __init__(self, factor):
-        if _is_number(factor):
-            factor = (0.0, factor)
-        self.factor = _pair(factor, "factor", symmetric=False, lower=0.0,
-                            upper=1.0)
-
     def draw(self, batch_size, seed, training, value_range):
         if not training:
             return None, {}
@@ -626,7 +632,7 @@ class Saturation(ColorStep):
 
 
 @_REGISTER
-class Hue(ColorStep):
+class Hue(_UnitFactorStep):
     """Rotates the chroma plane by `+-u / 2` of a turn, `u` uniform in
     `factor` and the sign random per image (`keras.layers.RandomHue`'s
     draw). Keras shifts the H channel of HSV, which is not affine in RGB;
@@ -636,14 +642,6 @@ class Hue(ColorStep):
         factor: `f` in [0, 1] for `u` in `[0, f]`, or a `(lo, hi)` pair
             within [0, 1].
     """
-
-    _ARGS = ("factor",)
-
-    def __init__(self, factor):
-        if _is_number(factor):
-            factor = (0.0, factor)
-        self.factor = _pair(factor, "factor", symmetric=False, lower=0.0,
-                            upper=1.0)
 
     def draw(self, batch_size, seed, training, value_range):
         if not training:

@@ -412,3 +412,16 @@ def test_round_trips(tmp_path):
         steps.Lighting(0.1, EIGENVALUES, IMAGENET_EIGENVECTORS)],
         value_range=(-1, 1), fill_mode="wrap", seed=3, name="fused")
     assert_round_trips(layer, (18, 18, 3), tmp_path)
+
+
+def test_natural_policy_crops_to_the_given_size():
+    # ResNet's recipe on 40x40 images scaled down: short side in
+    # [round(32 * 256 / 224), round(32 * 480 / 224)] = [37, 69], 32 crop.
+    policy = augmentation_policy("natural", seed=0, input_shape=(40, 40, 3),
+                                 crop=32)
+    crop = policy.steps[0]
+    assert (crop.short_side, crop.crop) == ((37, 69), 32)
+    images = np.random.default_rng(0).integers(0, 256, (4, 40, 40, 3),
+                                               dtype=np.uint8)
+    assert policy(images).shape == (4, 32, 32, 3)
+    assert policy(images, training=False).shape == (4, 32, 32, 3)
