@@ -27,23 +27,34 @@ _CUSTOM_OPS = {
     "im2col": lambda x, w, strides, padding, dilations: im2col.im2col_conv2d(
         x, w, strides=strides, padding=padding, dilations=dilations),
     "fft": lambda x, w, strides, padding, dilations: fft_conv.fft_conv2d(
-        x, w, strides=strides, padding=padding),
+        x, w, strides=strides, padding=padding, dilations=dilations),
     "winograd": lambda x, w, strides, padding, dilations:
-        winograd.winograd_conv2d(x, w, padding=padding, tile=2),
+        winograd.winograd_conv2d(x, w, padding=padding, tile=2,
+                                 strides=strides, dilations=dilations),
     "winograd4": lambda x, w, strides, padding, dilations:
-        winograd.winograd_conv2d(x, w, padding=padding, tile=4),
+        winograd.winograd_conv2d(x, w, padding=padding, tile=4,
+                                 strides=strides, dilations=dilations),
 }
 
 
-def unsupported_reason(algorithm, kernel_size, strides, dilations):
+# Why a custom op cannot serve a dtype that is not floating point: float32
+# rounds integer sums (FFT and Winograd results truncate to off-by-one).
+_FLOAT_ONLY = "computes in float32 and serves floating-point dtypes only"
+
+
+def unsupported_reason(algorithm, kernel_size, strides, dilations,
+                       dtype="float32"):
     """Why `algorithm` cannot compute this convolution, or None if it can.
 
     Args:
         algorithm: one of `ALGORITHMS`.
         kernel_size, strides, dilations: (height, width) pairs.
+        dtype: the compute dtype's name.
     """
     if algorithm not in ALGORITHMS:
         return f"is not one of {ALGORITHMS}"
+    if algorithm != "native" and not tf.as_dtype(dtype).is_floating:
+        return f"{_FLOAT_ONLY} ('native' computes {dtype})"
     if algorithm == "fft" and tuple(dilations) != (1, 1):
         return "has no dilation"
     if algorithm in ("winograd", "winograd4"):
@@ -69,6 +80,12 @@ def conv2d(x, w, algorithm, strides=1, padding="SAME", dilations=1):
 
     Returns:
         What `tf.nn.conv2d` returns, in `x`'s dtype.
+
+    Raises:
+        ValueError: an unknown algorithm, or a custom op's algorithm for a
+            dtype that is not floating point. The ops themselves refuse
+            what else they do not support (strides, dilations, kernel
+            sizes).
     """
     padding = str(padding).upper()
     if algorithm == "native":
@@ -78,6 +95,10 @@ def conv2d(x, w, algorithm, strides=1, padding="SAME", dilations=1):
                          f"algorithm={algorithm!r}")
     x = tf.convert_to_tensor(x)
     dtype = x.dtype
+    if not dtype.is_floating:
+        raise ValueError(f"Algorithm {algorithm!r} {_FLOAT_ONLY}; 'native' "
+                         f"computes {dtype.name}. Received: x.dtype="
+                         f"{dtype.name}")
     if dtype != tf.float32:
         x, w = tf.cast(x, tf.float32), tf.cast(w, tf.float32)
     y = _CUSTOM_OPS[algorithm](x, w, strides, padding, dilations)

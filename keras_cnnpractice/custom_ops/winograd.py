@@ -80,8 +80,8 @@ def winograd_filter_transform(w, tile=2, name=None):
                                                             name=name)
 
 
-def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *,
-                    transformed_filter=None):
+def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *, strides=1,
+                    dilations=1, transformed_filter=None):
     """`tf.nn.conv2d(x, w, 1, padding)` by Winograd's minimal filtering.
 
     Stride 1, no dilation, NHWC, any height and width: the edge tiles are
@@ -98,6 +98,8 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *,
         tile: output tile size m: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
             (fewer multiplications, larger rounding errors).
         name: optional op name.
+        strides, dilations: 1 (or (1, 1)), accepted for `tf.nn.conv2d`'s
+            signature; any other value is refused.
         transformed_filter: optional `winograd_filter_transform(w, tile)`
             computed earlier; the op then reads it instead of transforming
             `w` (layers at inference can transform a fixed kernel once). It
@@ -111,19 +113,45 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *,
         float32 `[batch, out_height, out_width, out_channels]`, the height
         and width unchanged for SAME, 2 smaller for VALID.
 
+    Accuracy:
+        For the output and the input gradient, max|result - exact| <=
+        2e-6 (tile 2) or 3e-5 (tile 4) times max|exact| (the tolerances of
+        tests/custom_ops/test_winograd.py, 5 and 3 times the largest errors
+        measured there). The transforms of F(4x4, 3x3) (entries up to 8
+        and 1/24) amplify rounding errors, so a small value among large
+        ones can miss an elementwise tolerance (TensorFlow's DeepConv2D
+        test's 1e-5) while within this bound. The filter gradient is
+        TensorFlow's own.
+
     Raises:
-        tf.errors.InvalidArgumentError: a tile other than 2 or 4, a padding
-            other than SAME or VALID, a filter that is not 3x3, ranks or
-            channel counts that do not agree, a VALID input smaller than
-            3x3, a transformed filter of the wrong shape, dtypes other than
-            float32.
+        tf.errors.InvalidArgumentError: strides or dilations other than 1,
+            a tile other than 2 or 4, a padding other than SAME or VALID, a
+            filter that is not 3x3, ranks or channel counts that do not
+            agree, a VALID input smaller than 3x3, a transformed filter of
+            the wrong shape, dtypes other than float32.
     """
+    # Checked here: the op has no strides or dilations, and a padding it
+    # does not support would meet TensorFlow's Conv2DBackpropFilter (in
+    # the gradient of a tf.function) before the kernel's check.
+    for attr, value in (("strides", strides), ("dilations", dilations)):
+        if np.ravel(value).tolist() not in ([1], [1, 1]):
+            raise tf.errors.InvalidArgumentError(
+                None, None,
+                f"winograd_conv2d supports {attr}=1 only (F(m x m, 3x3) "
+                "computes stride-1, undilated 3x3 convolutions); use "
+                "im2col_conv2d or fft_conv2d for other convolutions. "
+                f"Received: {attr}={value!r}")
+    padding = str(padding).upper()
+    if padding not in ("SAME", "VALID"):
+        raise tf.errors.InvalidArgumentError(
+            None, None, "winograd_conv2d supports padding='SAME' or 'VALID' "
+            "(pad the input with tf.pad for other paddings). Received: "
+            f"padding={padding!r}")
     lib = _loader.load_op_library()
     if transformed_filter is None:
         transformed_filter = tf.zeros([0], tf.float32)
     return lib.keras_cnn_practice_winograd_conv2d(
-        x, w, transformed_filter, tile=tile, padding=str(padding).upper(),
-        name=name)
+        x, w, transformed_filter, tile=tile, padding=padding, name=name)
 
 
 def rotate_filter(w):
@@ -142,9 +170,12 @@ def _winograd_conv2d_grad(op, dy):
     else:
         dy_in = dy
     dx = winograd_conv2d(dy_in, rotate_filter(w), padding=padding, tile=tile)
-    dw = tf.raw_ops.Conv2DBackpropFilter(
-        input=x, filter_sizes=tf.shape(w), out_backprop=dy,
-        strides=[1, 1, 1, 1], padding=padding)
+    # After the forward op, whose checks say what it supports (a filter
+    # that is not 3x3 would otherwise fail here first, in a tf.function).
+    with tf.control_dependencies([op.outputs[0]]):
+        dw = tf.raw_ops.Conv2DBackpropFilter(
+            input=x, filter_sizes=tf.shape(w), out_backprop=dy,
+            strides=[1, 1, 1, 1], padding=padding)
     return [dx, dw, None]
 
 

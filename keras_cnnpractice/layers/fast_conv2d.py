@@ -54,7 +54,9 @@ class FastConv2D(keras.layers.Conv2D):
 
     The custom ops compute in float32; under a mixed-precision policy the
     inputs and kernel are cast to float32 for them and the output back to
-    the compute dtype (`native` computes in the compute dtype).
+    the compute dtype (`native` computes in the compute dtype). In float64,
+    `auto` keeps float64 accuracy, so it chooses `native`; integer dtypes
+    are computed by `native` alone (`auto` and the custom ops refuse them).
 
     Export: with `portable=True` (the default), whenever the model is traced
     to be written out (`model.export`, `keras.export.ExportArchive`, or
@@ -99,16 +101,21 @@ class FastConv2D(keras.layers.Conv2D):
         if self.groups != 1:
             raise ValueError("FastConv2D has no grouped convolution. "
                              f"Received: groups={self.groups!r}")
-        if algorithm != _AUTO:
+        if algorithm == _AUTO:
+            # Refuses a dtype `auto` cannot measure now, not at the first call.
+            conv_autotune.tolerance(self.compute_dtype)
+        else:
             reason = conv_algorithms.unsupported_reason(
-                algorithm, self.kernel_size, self.strides, self.dilation_rate)
+                algorithm, self.kernel_size, self.strides, self.dilation_rate,
+                self.compute_dtype)
             if reason:
                 raise ValueError(
                     f"FastConv2D algorithm {algorithm!r} {reason}; choose "
                     f"'auto' or one of {conv_algorithms.ALGORITHMS}. "
                     f"Received: algorithm={algorithm!r}, kernel_size="
                     f"{self.kernel_size}, strides={self.strides}, "
-                    f"dilation_rate={self.dilation_rate}")
+                    f"dilation_rate={self.dilation_rate}, dtype="
+                    f"{self.compute_dtype}")
         if not isinstance(portable, bool):
             raise ValueError("portable must be True or False. Received: "
                              f"portable={portable!r}")

@@ -76,8 +76,30 @@ def fft_sizes(x, w, strides, padding):
 
 
 def test_fast_fft_size():
-    assert [fft_conv.fast_fft_size(n) for n in (1, 7, 13, 58, 62, 64, 66, 67)] \
-        == [1, 7, 14, 60, 63, 64, 66, 70]
+    assert [fft_conv.fast_fft_size(n)
+            for n in (0, 1, 7, 13, 58, 62, 64, 66, 67)] \
+        == [1, 1, 7, 14, 60, 63, 64, 66, 70]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,padding,y_shape", [
+    ((0, 13, 6, 2), (2, 3, 2, 4), "VALID", (0, 12, 4, 4)),  # FFT 14 > 13
+    ((2, 5, 6, 3), (3, 3, 3, 0), "SAME", (2, 5, 6, 0)),
+    ((2, 0, 3, 2), (3, 3, 2, 4), "SAME", (2, 0, 3, 4)),
+    ((2, 5, 4, 0), (3, 3, 0, 4), "VALID", (2, 3, 2, 4)),  # sums of nothing
+])
+def test_empty_tensors_forward_and_gradients(x_shape, w_shape, padding,
+                                             y_shape):
+    # rfft2d zero-pads only non-empty tensors up to fft_length: the op pads
+    # them itself, so empty ones work too, forward and backward.
+    x, w = tf.ones(x_shape), tf.ones(w_shape)
+    for conv in (fft_conv.fft_conv2d, tf.function(fft_conv.fft_conv2d)):
+        with tf.GradientTape() as tape:
+            tape.watch([x, w])
+            y = conv(x, w, padding=padding)
+        dx, dw = tape.gradient(y, [x, w], output_gradients=tf.ones_like(y))
+        np.testing.assert_array_equal(y.numpy(), np.zeros(y_shape))
+        np.testing.assert_array_equal(dx.numpy(), np.zeros(x_shape))
+        np.testing.assert_array_equal(dw.numpy(), np.zeros(w_shape))
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
@@ -129,6 +151,10 @@ def test_bad_arguments_raise_value_error():
          "strides=(1, 2, 1)"),
         (lambda: fft_conv.fft_conv2d(x, w, padding="full"),
          "padding='FULL'"),
+        (lambda: fft_conv.fft_conv2d(x, w, dilations=(2, 1)),
+         "supports dilations=1 only (the kernel's transform is that of its "
+         "contiguous taps); use im2col_conv2d or tf.nn.conv2d for dilated "
+         "convolutions. Received: dilations=(2, 1)"),
         (lambda: fft_conv.fft_conv2d(x, tf.ones([6, 3, 4, 2]),
                                      padding="VALID"),
          "kernel is larger than the input"),

@@ -228,6 +228,14 @@ K = np.zeros((3, 3, 4, 2), np.float32)
      r"at least 3x3.*Received input shape: \[1,2,5,4\]"),
     (lambda: winograd.winograd_conv2d(tf.constant(X, tf.float64), K),
      r"double"),
+    (lambda: winograd.winograd_conv2d(X, K, strides=2),
+     r"supports strides=1 only .*im2col_conv2d or fft_conv2d.*Received: "
+     r"strides=2"),
+    (lambda: winograd.winograd_conv2d(X, K, dilations=(1, 2)),
+     r"supports dilations=1 only .*Received: dilations=\(1, 2\)"),
+    (lambda: tf.function(winograd.winograd_conv2d)(
+        X, K, padding=[[0, 0], [1, 1], [1, 1], [0, 0]]),
+     r"supports padding='SAME' or 'VALID' \(pad the input with tf.pad"),
 ])
 def test_rejects_bad_arguments(call, message):
     with pytest.raises(tf.errors.InvalidArgumentError, match=message):

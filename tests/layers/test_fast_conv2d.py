@@ -220,6 +220,43 @@ def test_auto_leaves_out_algorithms_outside_the_tolerance(monkeypatch):
     assert set(record["ms"]) == {"native", "fft", "winograd", "winograd4"}
 
 
+def test_auto_measures_empty_convolutions_and_records_rejections():
+    # A batch of 0 is measured as such (not as batch 1): the algorithms
+    # that compute it are exact, and one whose output has the wrong shape
+    # (TensorFlow's oneDNN Conv2D returns the input's) is not chosen.
+    record = conv_autotune.measure((0, 4, 5, 1), (2, 2, 1, 1), (1, 1),
+                                   "VALID", (1, 1))
+    assert record["measured_input_shape"] == [0, 4, 5, 1]
+    assert set(record["relative_error"].values()) == {0.0}
+    assert "native" in record["ms"] or record["rejected"]["native"] == (
+        "output shape (4, 5, 1), not (3, 4, 1)")
+    # A kernel wider than the input: every algorithm refuses it (FFT with
+    # a ValueError), and the error lists why.
+    with pytest.raises(RuntimeError, match=(
+            r"No convolution algorithm computes input \(1, 1, 1, 2\).*"
+            r"'fft': \"ValueError: fft_conv2d with padding='VALID': the "
+            r"kernel is larger than the input")):
+        conv_autotune.measure((1, 1, 1, 2), (1, 3, 2, 3), (1, 2), "VALID",
+                              (1, 1))
+
+
+def test_auto_float64_keeps_float64_accuracy_and_refuses_integers():
+    layer = FastConv2D(3, 3, dtype="float64", bias_initializer="ones")
+    x = RNG.normal(size=(2, 7, 6, 2))
+    got = layer(x)
+    assert got.dtype == "float64" and layer.chosen_algorithm == "native"
+    _assert_close(got, _reference(layer, x), 1e-12)
+    with pytest.raises(ValueError, match=(
+            r"measured in floating point only: dtype must be one of "
+            r"\['bfloat16', 'float16', 'float32', 'float64'\] \(or choose "
+            r"an algorithm explicitly\)\. Received: dtype='int32'")):
+        FastConv2D(3, 3, dtype="int32")
+    with pytest.raises(ValueError, match=(
+            r"algorithm 'fft' computes in float32 and serves floating-point "
+            r"dtypes only \('native' computes int32\)")):
+        FastConv2D(3, 3, dtype="int32", algorithm="fft")
+
+
 def test_corrupt_cache_warns_and_measures_again(conv_cache, measurements,
                                                 caplog):
     conv_cache.parent.mkdir(parents=True)
