@@ -22,7 +22,11 @@ where `fn` is one of:
     value_range=(0, 255), fill_mode="nearest")`: the `natural` policy of
     `keras_cnnpractice.data.augmentation_policy`, with the crop set to 224
     from 256 sources (the policy itself crops to the image size). It reads
-    uint8 and writes float32: one resample and one color matrix per image.
+    uint8 and writes float32: one resample and one color matrix per image,
+    by the compiled CPU op (`implementation="op"`, the `tf.data` path that
+    `train.py` uses).
+  * `natural_xla`: the same with `implementation="xla"` (TensorFlow ops in
+    one XLA computation: the in-model path, here run in the map).
   * `inception`: the same with `ResizedCrop(224, 224)` in place of
     `ScaleCrop`: exactly the op set albumentations runs below.
   * `chain`: the unfused chain, one layer per op as the policy used to be
@@ -31,7 +35,8 @@ where `fn` is one of:
     (brightness 0.2, contrast 0.2, saturation (0.8/1.8, 1.2/2.2))`,
     `PCALighting` (ScaleAugment is itself fused: the chain of layers, and
     Keras's color jitter, is the point).
-  * each fused layer alone, from uint8: `RandomResizedCrop(224, 224)`,
+  * each fused layer alone, from uint8, `implementation="op"`:
+    `RandomResizedCrop(224, 224)`,
     `ScaleAugment((256, 480), 224)`, `RandomAffine(rotation=0.05, shear=0.1,
     scale=0.1, translation=0.1, flip=True)` (256x256 out), and a
     `FusedAugment` of the four color steps only (256x256 out).
@@ -64,7 +69,8 @@ windows (process CPU seconds, pool workers included, over wall seconds),
 and the ratio of its images/s to albumentations'.
 
 The model step (--model_steps > 0): a small CNN (uint8 256x256x3 input ->
-the `natural` FusedAugment -> Rescaling -> 3 Conv2D/pooling -> Dense(10)),
+the `natural` FusedAugment with `implementation="xla"` -> Rescaling -> 3
+Conv2D/pooling -> Dense(10)),
 compiled with `jit_compile=True` and again with `jit_compile=False`, trained
 with `train_on_batch` on one fixed batch (the augmentation runs inside the
 model, in the step); ms per step and images/s, median over --repeats
@@ -112,7 +118,8 @@ BASELINE = "albumentations"
 
 # Short key -> row name, in the order they run and are reported.
 METHODS = collections.OrderedDict([
-    ("natural", "FusedAugment natural (ScaleCrop+flip+color+lighting)"),
+    ("natural", "FusedAugment natural (ScaleCrop+flip+color+lighting), op"),
+    ("natural_xla", "FusedAugment natural, XLA implementation"),
     ("inception", "FusedAugment inception (ResizedCrop+flip+color+lighting)"),
     ("chain", "unfused chain (cast, ScaleAugment, RandomFlip, "
               "RandomColorJitter, PCALighting)"),
@@ -229,13 +236,14 @@ def _check(name, out, shape):
 
 # ------------------------------------------------------- TensorFlow methods
 
-def _natural(geometric, seed):
+def _natural(geometric, seed, implementation="op"):
     """A FusedAugment of `geometric` and the natural policy's other steps."""
     from keras_cnnpractice.layers import FusedAugment
     from keras_cnnpractice.layers import augment_steps as steps
     return FusedAugment([geometric, steps.Flip("horizontal")]
                         + _color_steps(), value_range=(0, 255),
-                        fill_mode="nearest", seed=seed)
+                        fill_mode="nearest", seed=seed,
+                        implementation=implementation)
 
 
 def _color_steps():
@@ -290,16 +298,22 @@ def _tf_methods(keys):
     makers = {
         "natural": lambda: (_natural(steps.ScaleCrop(short_side, crop),
                                      seed), crop),
+        "natural_xla": lambda: (_natural(steps.ScaleCrop(short_side, crop),
+                                         seed, "xla"), crop),
         "inception": lambda: (_natural(steps.ResizedCrop(crop, crop), seed),
                               crop),
         "chain": lambda: (_chain(short_side, crop, seed), crop),
-        "rrc": lambda: (RandomResizedCrop(crop, crop, seed=seed), crop),
-        "scale": lambda: (ScaleAugment(short_side, crop, seed=seed), crop),
+        "rrc": lambda: (RandomResizedCrop(crop, crop, seed=seed,
+                                          implementation="op"), crop),
+        "scale": lambda: (ScaleAugment(short_side, crop, seed=seed,
+                                       implementation="op"), crop),
         "affine": lambda: (RandomAffine(rotation=0.05, shear=0.1, scale=0.1,
                                         translation=0.1, flip=True,
-                                        seed=seed), size),
+                                        seed=seed, implementation="op"),
+                           size),
         "color": lambda: (FusedAugment(_color_steps(), value_range=(0, 255),
-                                       seed=seed), size),
+                                       seed=seed, implementation="op"),
+                          size),
         "cast": lambda: (lambda x, training=True: tf.cast(x, tf.float32),
                          size),
     }
@@ -472,10 +486,12 @@ def _model_steps(images):
 
     cases = [
         ("natural in the model, jit_compile=True",
-         lambda t: _natural(steps.ScaleCrop(short_side, crop), FLAGS.seed)(t),
+         lambda t: _natural(steps.ScaleCrop(short_side, crop), FLAGS.seed,
+                            "xla")(t),
          True),
         ("natural in the model, jit_compile=False",
-         lambda t: _natural(steps.ScaleCrop(short_side, crop), FLAGS.seed)(t),
+         lambda t: _natural(steps.ScaleCrop(short_side, crop), FLAGS.seed,
+                            "xla")(t),
          False),
         ("central crop, no augmentation, jit_compile=True", center_crop,
          True),

@@ -11,7 +11,8 @@ In one run, on --count generated JPEG files (--size x --size, quality
     --format tfrecord|raw`, read by `packed(shuffle=True)`; the pipeline
     reads the raw pack a whole batch at a time, `packed_batches`), each
     without augmentation and with the `natural` policy in the tf.data
-    map (one fused resample and color pass to --crop x --crop float32),
+    map (one fused resample and color pass to --crop x --crop float32,
+    by the compiled CPU op: `implementation="op"`, as `train.py` does),
     plus the raw pack batched example by example (its
     `FixedLengthRecordDataset` stream through a shuffle buffer); the
     median of --repeats full epochs after one untimed epoch. Without
@@ -238,7 +239,8 @@ def main(argv):
                 def make_ds(make_source=make_source, aug=aug):
                     augment = (augmentation_policy(aug, seed=0,
                                                    input_shape=shape,
-                                                   crop=FLAGS.crop)
+                                                   crop=FLAGS.crop,
+                                                   implementation="op")
                                if aug != "none" else None)
                     return build_pipeline(make_source(), FLAGS.batch_size,
                                           augment=augment, seed=0,

@@ -12,7 +12,8 @@ AUGMENTATION_POLICIES = ("digits", "natural", "none")
 
 
 def augmentation_policy(name, seed=None, input_shape=None,
-                        value_range=(0.0, 255.0), crop=None):
+                        value_range=(0.0, 255.0), crop=None,
+                        implementation="xla"):
     """Returns the batch augmentation called `name` as a Keras layer.
 
     * `digits`: one affine resample (`Affine`) with small rotations (+-10
@@ -37,6 +38,9 @@ def augmentation_policy(name, seed=None, input_shape=None,
             the scale of the PCA lighting).
         crop: `natural` only: the side of its square output (default: the
             images' short side).
+        implementation: `"xla"` (runs anywhere, compiles in models with
+            `jit_compile=True`) or `"op"` (the compiled CPU op: the fast
+            path in a `tf.data` map); see `FusedAugment`.
 
     Returns:
         A Keras layer that accepts NHWC float or uint8 batches (uint8 give
@@ -53,7 +57,7 @@ def augmentation_policy(name, seed=None, input_shape=None,
         return FusedAugment(
             [steps.Affine(rotation=10 / 360, translation=0.1, scale=0.1)],
             value_range=value_range, fill_mode="constant", fill_value=0.0,
-            seed=seed, name="augment_digits")
+            seed=seed, implementation=implementation, name="augment_digits")
     if name == "natural":
         if input_shape is None or input_shape[-1] != 3:
             raise ValueError("The 'natural' augmentation policy needs RGB "
@@ -75,6 +79,6 @@ def augmentation_policy(name, seed=None, input_shape=None,
                                  for v in IMAGENET_EIGENVALUES],
                            IMAGENET_EIGENVECTORS),
         ], value_range=value_range, fill_mode="nearest", seed=seed,
-            name="augment_natural")
+            implementation=implementation, name="augment_natural")
     raise ValueError(f"Unknown augmentation policy {name!r}; valid names: "
                      f"{', '.join(AUGMENTATION_POLICIES)}. Received: {name!r}")

@@ -23,6 +23,9 @@ from keras_cnnpractice.layers import _resample
 from keras_cnnpractice.layers import augment_steps
 
 
+IMPLEMENTATIONS = ("xla", "op")
+
+
 def check_images(images, layer_name, channels=None):
     """`images` as a tensor of rank 3 (one HWC image) or 4 (NHWC), float or
     uint8.
@@ -105,10 +108,18 @@ class FusedImageAugmentation(keras.layers.Layer):
     Float images keep their dtype; uint8 images (pixels 0..255, so
     `value_range` must be `(0, 255)` when there are color steps) come out
     in the layer's compute dtype. The work is done in float32 (float64 for
-    float64 images) inside one XLA computation (`_resample`), so the layer
-    runs the same way in a `tf.data` map and as the first layers of a model,
-    and compiles inside a model built with `jit_compile=True`
-    (`supports_jit` is True).
+    float64 images with `implementation="xla"`), by one of two
+    implementations of the same pass (`_resample`):
+
+    * `"xla"` (default): TensorFlow ops in one XLA computation; runs in a
+      `tf.data` map and as the first layers of a model on any device, and
+      compiles inside a model built with `jit_compile=True`
+      (`supports_jit` is True).
+    * `"op"`: the compiled CPU op `custom_ops.affine_resample`, one pass
+      per image in cache; the fast path in a `tf.data` map on the CPU
+      (`benchmarks/augment.py`). It has no XLA or GPU kernel, so
+      `supports_jit` is False and Keras leaves XLA off for a model that
+      holds such a layer.
 
     At inference (`training=False`: `predict`, `evaluate`, an exported
     model) each step takes its deterministic path: crops take their central
@@ -130,13 +141,15 @@ class FusedImageAugmentation(keras.layers.Layer):
             `"yxyx"`, `"rel_yxyx"`, ...; see
             `keras.utils.bounding_boxes.convert_format`).
         seed: integer seed for the layer's `keras.random.SeedGenerator`.
+        implementation: `"xla"` or `"op"` (see above). Masks are always
+            sampled by the `"xla"` path (any dtype, any channels).
         **kwargs: base layer arguments (`name`, `dtype`, ...).
     """
 
     def __init__(self, steps, value_range=(0.0, 255.0),
                  interpolation="bilinear", fill_mode="reflect",
                  fill_value=0.0, clip=True, bounding_box_format=None,
-                 seed=None, **kwargs):
+                 seed=None, implementation="xla", **kwargs):
         kwargs.setdefault("autocast", False)  # keep the images' dtype
         super().__init__(**kwargs)
         self.steps = [augment_steps.get(step) for step in steps]
@@ -155,6 +168,12 @@ class FusedImageAugmentation(keras.layers.Layer):
                              f"Received: fill_value={fill_value!r}")
         if not isinstance(clip, bool):
             raise ValueError(f"`clip` must be a bool. Received: clip={clip!r}")
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"`implementation` must be one of {IMPLEMENTATIONS}. "
+                f"Received: implementation={implementation!r}")
+        self.implementation = implementation
+        self.supports_jit = implementation == "xla"
         self.interpolation = interpolation
         self.fill_mode = fill_mode
         self.fill_value = float(fill_value)
@@ -257,7 +276,8 @@ class FusedImageAugmentation(keras.layers.Layer):
         clip = self.value_range if (color and self.clip) else None
         outputs = _resample.resample_and_color(
             batch, matrices, color, height, width, self.interpolation,
-            self.fill_mode, self.fill_value, clip, work)
+            self.fill_mode, self.fill_value, clip, work,
+            self.implementation)
         outputs = tf.ensure_shape(tf.cast(outputs, out_dtype), (
             batch.shape[0], height, width, batch.shape[3]))
         return restore(outputs, single)
@@ -419,5 +439,5 @@ class FusedImageAugmentation(keras.layers.Layer):
             "fill_mode": self.fill_mode, "fill_value": self.fill_value,
             "clip": self.clip,
             "bounding_box_format": self.bounding_box_format,
-            "seed": self.seed})
+            "seed": self.seed, "implementation": self.implementation})
         return config

@@ -13,17 +13,24 @@ Color. A color transformation is an affine map of RGB values per image,
 `rgb -> A @ rgb + b` with `A` of shape `(3, 3)` and `b` of shape `(3,)`; steps
 compose into one `(A, b)`, applied once, followed by one clip.
 
-Sampling is done with gathers and index arithmetic only (no
-`ImageProjectiveTransformV3` or `CropAndResize`, which have no XLA kernel),
-inside a `tf.function(jit_compile=True)`: XLA fuses the grid, the four
-gathers, the interpolation, the color map and the clip into one pass over
-the output, in a `tf.data` map on the CPU as in a model on an accelerator
-(and nested in a model compiled with `jit_compile=True`, where it inlines).
+Two implementations of the same pass, chosen by the layer
+(`implementation=`):
+
+* `"xla"`: gathers and index arithmetic only (no
+  `ImageProjectiveTransformV3` or `CropAndResize`, which have no XLA
+  kernel) inside a `tf.function(jit_compile=True)`, so it runs in a
+  `tf.data` map, in a model on an accelerator, and inlines into a model
+  compiled with `jit_compile=True`. XLA's CPU backend writes the grid, the
+  indices and the sampled image to memory between its fusions.
+* `"op"`: `custom_ops.affine_resample`, one compiled CPU pass per image
+  (no XLA kernel: for `tf.data` maps and models run without XLA).
 """
 
 import functools
 
 import tensorflow as tf
+
+from keras_cnnpractice.custom_ops.affine_resample import affine_resample
 
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
@@ -183,8 +190,11 @@ def _compiled(height, width, interpolation, fill_mode, fill_value, clip,
             outputs = sample(images, rows, cols, interpolation, fill_mode,
                              fill_value, dtype)
         if color_steps:
-            color_matrix, color_offset = compose_color(
-                color_steps, lambda: channel_means(outputs))
+            color_matrix, color_offset, mean_matrix = compose_color(
+                color_steps)
+            if mean_matrix is not None:
+                color_offset = color_offset + tf.linalg.matvec(
+                    mean_matrix, tf.cast(channel_means(outputs), tf.float32))
             outputs = apply_color(outputs, color_matrix, color_offset)
         if clip is not None:
             outputs = tf.clip_by_value(outputs, tf.cast(clip[0], outputs.dtype),
@@ -218,9 +228,9 @@ def resample(images, matrices, height, width, interpolation, fill_mode,
 
 
 def resample_and_color(images, matrices, color_steps, height, width,
-                       interpolation, fill_mode, fill_value, clip, dtype):
-    """`resample`, then the composed color map and one clip, in one XLA
-    computation.
+                       interpolation, fill_mode, fill_value, clip, dtype,
+                       implementation="xla"):
+    """`resample`, then the composed color map and one clip, in one pass.
 
     Args:
         images: `(batch, in_height, in_width, 3)` images.
@@ -230,48 +240,72 @@ def resample_and_color(images, matrices, color_steps, height, width,
             `(batch, 3, 3)`, `b` `(batch, 3)`, and `mean_weight` None or
             `(batch,)` (the step adds `mean_weight * mean` to `b`, where
             `mean` is the per-channel mean of the image entering the step,
-            for contrast around the mean).
+            which is how contrast works).
         height: output height (a Python int).
         width: output width (a Python int).
         interpolation: see `sample`.
         fill_mode: see `sample`.
         fill_value: see `sample`.
-        clip: None, or the `(low, high)` range to clip the result to.
-        dtype: the output float dtype (`tf.float32` or `tf.float64`).
+        clip: `(low, high)` or None.
+        dtype: the float dtype of the work and the output.
+        implementation: `"xla"`: TensorFlow ops in one XLA computation
+            (compiles inside models with `jit_compile=True`); `"op"`: the
+            compiled `affine_resample` CPU op (float32 work; uint8 or
+            float32 images, others are cast to float32 first).
 
     Returns:
-        `(batch, height, width, 3)` images in `dtype`.
+        `(batch, height, width, 3)` images of `dtype` (float32 for `"op"`).
     """
     clip = None if clip is None else (float(clip[0]), float(clip[1]))
+    if implementation == "op":
+        if images.dtype not in (tf.uint8, tf.float32):
+            images = tf.cast(images, tf.float32)
+        if matrices is None:
+            matrices = tf.eye(3, batch_shape=tf.shape(images)[:1])
+        color = None
+        if color_steps:
+            color_matrix, color_offset, mean_matrix = compose_color(
+                color_steps)
+            if mean_matrix is None:
+                mean_matrix = tf.zeros_like(color_matrix)
+            color = (color_matrix, color_offset, mean_matrix)
+        return affine_resample(images, matrices, height, width, interpolation,
+                               fill_mode, fill_value, color, clip)
     return _compiled(height, width, interpolation, fill_mode,
                      float(fill_value), clip, tf.as_dtype(dtype))(
                          images, matrices, list(color_steps))
 
 
-def compose_color(color_steps, means):
-    """One `(A, b)` for a list of `(A, b, mean_weight)` color steps.
+def compose_color(color_steps):
+    """One affine color map for a list of `(A, b, mean_weight)` steps.
+
+    A step with a `mean_weight` adds `mean_weight` times the channel means
+    of the image entering it, which are affine in the means `m` of the image
+    before the first step; so the whole list is `p -> A p + c + W m`.
 
     Args:
         color_steps: as in `resample_and_color`.
-        means: a function returning the `(batch, 3)` channel means of the
-            image before the first color step (called only when a step
-            depends on the mean).
 
     Returns:
-        `(A, b)`: `(batch, 3, 3)` and `(batch, 3)` float32.
+        `(A, c, W)`: `(batch, 3, 3)`, `(batch, 3)` and `(batch, 3, 3)`
+        float32, `W` None when no step depends on the mean.
     """
-    total_a, total_b, mean = None, None, None
+    total_a, total_c, total_w = None, None, None
     for step_a, step_b, mean_weight in color_steps:
         step_a = tf.cast(step_a, tf.float32)
         step_b = tf.cast(step_b, tf.float32)
         if total_a is None:
             total_a = tf.eye(3, batch_shape=tf.shape(step_a)[:1])
-            total_b = tf.zeros_like(step_b)
+            total_c = tf.zeros_like(step_b)
+        new_w = None if total_w is None else tf.matmul(step_a, total_w)
         if mean_weight is not None:
-            if mean is None:
-                mean = tf.cast(means(), tf.float32)
-            current = tf.linalg.matvec(total_a, mean) + total_b
-            step_b = step_b + tf.cast(mean_weight, tf.float32)[:, None] * current
+            # The image entering this step has means (A + W) m + c.
+            weight = tf.cast(mean_weight, tf.float32)[:, None]
+            step_b = step_b + weight * total_c
+            entering = total_a if total_w is None else total_a + total_w
+            step_w = weight[..., None] * entering
+            new_w = step_w if new_w is None else new_w + step_w
         total_a = tf.matmul(step_a, total_a)
-        total_b = tf.linalg.matvec(step_a, total_b) + step_b
-    return total_a, total_b
+        total_c = tf.linalg.matvec(step_a, total_c) + step_b
+        total_w = new_w
+    return total_a, total_c, total_w

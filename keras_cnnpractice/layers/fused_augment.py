@@ -17,9 +17,11 @@ class FusedAugment(FusedImageAugmentation):
     rotation cost one resample and blur once. The color steps (`Brightness`,
     `Contrast`, `Saturation`, `Hue`, `Lighting`) are affine maps of RGB:
     they compose into one 3x3 matrix plus offset per image, applied once,
-    followed by one clip to `value_range`. Both passes run in one XLA
-    computation, in a `tf.data` map (CPU) or as the first layers of a model
-    (accelerator, `jit_compile=True` included).
+    followed by one clip to `value_range`. Both passes run as one XLA
+    computation (`implementation="xla"`: in a `tf.data` map or as the first
+    layers of a model on an accelerator, `jit_compile=True` included) or as
+    one compiled CPU op (`implementation="op"`: the fast path in a
+    `tf.data` map; no XLA kernel).
 
     The draws keep the meaning of the Keras layers they replace (see each
     step): `Brightness`, `Contrast` as `keras.layers.RandomBrightness`,
@@ -61,6 +63,7 @@ class FusedAugment(FusedImageAugmentation):
         bounding_box_format: Keras's name of the box format of
             `"bounding_boxes"` inputs (e.g. `"xyxy"`).
         seed: integer seed for the layer's `keras.random.SeedGenerator`.
+        implementation: `"xla"` (default) or `"op"`, as above.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Input shape:

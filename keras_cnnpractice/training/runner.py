@@ -195,9 +195,12 @@ def prepare_run(config, log=print):
     source = open_source(config)
     log(f"Data: {config.dataset}, {source.num_classes} classes, "
         f"{source.train_size} training and {source.test_size} test images")
-    # The input pipeline stays float32 whatever the model's precision.
-    augment = data.augmentation_policy(config.augment, seed=config.seed,
-                                       input_shape=source.input_shape)
+    # The input pipeline stays float32 whatever the model's precision. In
+    # the tf.data map the compiled CPU op augments; in the model, the XLA
+    # path (it compiles with the model and runs on its device).
+    augment = data.augmentation_policy(
+        config.augment, seed=config.seed, input_shape=source.input_shape,
+        implementation="op" if config.augment_in == "data" else "xla")
     # Every layer built from here on computes in the policy's dtype and
     # keeps its variables in float32 (mixed_*) or the dtype itself;
     # compile() adds dynamic loss scaling for mixed_float16.

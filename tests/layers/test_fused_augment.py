@@ -19,6 +19,7 @@ from keras_cnnpractice.layers import RandomAffine
 from keras_cnnpractice.layers import RandomResizedCrop
 from keras_cnnpractice.layers import ScaleAugment
 from keras_cnnpractice.layers import augment_steps as steps
+from keras_cnnpractice.layers._augment import IMPLEMENTATIONS
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVALUES
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVECTORS
 from tests.layers.helpers import assert_round_trips
@@ -45,7 +46,8 @@ def random_rgb(shape, seed=0):
 # ---------------------------------------------------------- geometry
 
 
-def test_one_resample_equals_stock_ops_applied_in_turn():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_one_resample_equals_stock_ops_applied_in_turn(implementation):
     # ScaleCrop (short side 40, 32 crop) -> horizontal flip -> rotation,
     # fused, against tf.image.resize + slicing, tf.image.flip_left_right
     # and keras.layers.RandomRotation, one after another.
@@ -53,7 +55,8 @@ def test_one_resample_equals_stock_ops_applied_in_turn():
     rotation = 0.03
     layer = FusedAugment([steps.ScaleCrop(40, 32), steps.Flip("horizontal"),
                           steps.Affine(rotation=(rotation, rotation))],
-                         fill_mode="reflect", seed=4)
+                         fill_mode="reflect", seed=4,
+                         implementation=implementation)
     transformation = layer.get_random_transformation(images)
     fused = layer.transform_images(images, transformation).numpy()
     crop, flip, _ = transformation["steps"]
@@ -73,10 +76,13 @@ def test_one_resample_equals_stock_ops_applied_in_turn():
                                    atol=3.0)
 
 
-def test_resized_crop_and_flip_equal_crop_and_resize_then_flip():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_resized_crop_and_flip_equal_crop_and_resize_then_flip(
+        implementation):
     # Flip folded into the crop box costs no resample: exact.
     images = random_rgb((8, 20, 24, 3))
-    layer = FusedAugment([steps.ResizedCrop(10, 12), steps.Flip()], seed=1)
+    layer = FusedAugment([steps.ResizedCrop(10, 12), steps.Flip()], seed=1,
+                         implementation=implementation)
     transformation = layer.get_random_transformation(images)
     fused = layer.transform_images(images, transformation).numpy()
     boxes = transformation["steps"][0]["boxes"].numpy()
@@ -90,7 +96,9 @@ def test_resized_crop_and_flip_equal_crop_and_resize_then_flip():
     np.testing.assert_allclose(fused, want, atol=1e-3)
 
 
-def test_affine_fill_modes_match_image_projective_transform_v3():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_affine_fill_modes_match_image_projective_transform_v3(
+        implementation):
     images = random_rgb((3, 15, 17, 3))
     matrices = steps.affine_matrices(15, 17, rotation=[0.1, -0.2, 0.3],
                                      shear=0.2, scale=0.3,
@@ -99,7 +107,8 @@ def test_affine_fill_modes_match_image_projective_transform_v3():
     for fill_mode in ("reflect", "wrap", "constant", "nearest"):
         for interpolation in ("bilinear", "nearest"):
             layer = FusedAugment([steps.Affine()], fill_mode=fill_mode,
-                                 fill_value=7.0, interpolation=interpolation)
+                                 fill_value=7.0, interpolation=interpolation,
+                                 implementation=implementation)
             transformation = {"matrices": matrices, "color": [],
                               "input_size": (15, 17),
                               "output_size": (15, 17), "steps": [{}]}
@@ -133,13 +142,14 @@ def hue_rotate(image, turns):
     return yiq @ np.linalg.inv(YIQ).T
 
 
-def test_one_color_matrix_equals_the_steps_in_numpy():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_one_color_matrix_equals_the_steps_in_numpy(implementation):
     images = random_rgb((10, 6, 7, 3)).astype("float64")
     layer = FusedAugment([
         steps.Brightness(0.2), steps.Contrast(0.3),
         steps.Saturation((0.3, 0.7)), steps.Hue(0.2),
         steps.Lighting(0.5, EIGENVALUES, IMAGENET_EIGENVECTORS)],
-        value_range=(0, 255), seed=2)
+        value_range=(0, 255), seed=2, implementation=implementation)
     transformation = layer.get_random_transformation(images)
     fused = layer.transform_images(images, transformation).numpy()
     bright, contrast, sat, hue, light = transformation["steps"]
@@ -234,16 +244,17 @@ def square_scene(batch=6, size=48):
     return images, masks, {"boxes": boxes, "labels": np.ones((batch, 1))}
 
 
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize("layer_steps", [
     [steps.ResizedCrop(40, 40, scale=(0.5, 1.0)), steps.Flip()],
     [steps.Affine(rotation=0.1, scale=0.2, translation=0.1, flip=True)],
     [steps.ScaleCrop((48, 64), 40), steps.Flip("horizontal_and_vertical")],
 ])
-def test_boxes_and_masks_move_with_the_image(layer_steps):
+def test_boxes_and_masks_move_with_the_image(layer_steps, implementation):
     images, masks, boxes = square_scene()
     layer = FusedAugment(layer_steps, bounding_box_format="xyxy",
                          interpolation="nearest", fill_mode="constant",
-                         seed=5)
+                         seed=5, implementation=implementation)
     out = layer({"images": images, "segmentation_masks": masks,
                  "bounding_boxes": boxes})
     # Masks are sampled like the image with nearest interpolation.
@@ -314,11 +325,30 @@ def test_every_augmentation_layer_compiles_with_xla(name):
     assert np.isfinite(history.history["loss"][0])
 
 
-def test_uint8_in_tf_data_and_float_out():
+def test_op_implementation_turns_keras_xla_off():
+    # The compiled op has no XLA kernel: the layer says so, and Keras runs
+    # a model holding it without XLA even when asked for it.
+    layer = FusedAugment([steps.ResizedCrop(20, 20), steps.Brightness(0.1)],
+                         implementation="op", seed=0)
+    assert not layer.supports_jit
+    inputs = keras.Input((24, 24, 3))
+    features = keras.layers.GlobalAveragePooling2D()(layer(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(2)(features))
+    with pytest.warns(UserWarning, match="jit_compile"):
+        model.compile("sgd", "mse", jit_compile=True)
+    assert not model.jit_compile
+    history = model.fit(random_rgb((4, 24, 24, 3)), np.zeros((4, 2)),
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_uint8_in_tf_data_and_float_out(implementation):
     images = np.random.default_rng(0).integers(0, 256, (8, 40, 40, 3),
                                                dtype=np.uint8)
     policy = FusedAugment([steps.ResizedCrop(32, 32), steps.Flip(),
-                           steps.Brightness(0.1)], seed=0)
+                           steps.Brightness(0.1)], seed=0,
+                          implementation=implementation)
     ds = tf.data.Dataset.from_tensor_slices(images).batch(4).map(
         policy, num_parallel_calls=2)
     for batch in ds:
@@ -326,8 +356,9 @@ def test_uint8_in_tf_data_and_float_out():
         assert 0 <= float(tf.reduce_min(batch)) <= float(
             tf.reduce_max(batch)) <= 255
     # Geometric steps alone read uint8 exactly as their float values.
-    crop = RandomResizedCrop(32, 32, seed=1)
-    again = RandomResizedCrop(32, 32, seed=1)
+    crop = RandomResizedCrop(32, 32, seed=1, implementation=implementation)
+    again = RandomResizedCrop(32, 32, seed=1,
+                              implementation=implementation)
     np.testing.assert_allclose(crop(images), again(images.astype("float32")),
                                atol=1e-4)
 
@@ -394,9 +425,11 @@ def test_bad_arguments(make, match):
         make()
 
 
-def test_empty_batch():
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+def test_empty_batch(implementation):
     layer = FusedAugment([steps.ResizedCrop(8, 8), steps.Flip(),
-                          steps.Contrast(0.2)])
+                          steps.Contrast(0.2)],
+                         implementation=implementation)
     out = layer(np.zeros((0, 12, 12, 3), "uint8"))
     assert out.shape == (0, 8, 8, 3) and out.dtype == tf.float32
 

@@ -1,0 +1,409 @@
+// CPU kernel of KerasCnnPractice>AffineResample: one pass per image that
+// samples through an output-to-source matrix, applies one color map and one
+// clip. Threads take whole images, so the second pass of a mean-dependent
+// color map (contrast) reads an image that is still in the core's L2.
+//
+// The sampling matches keras_cnnpractice/layers/_resample.py (and so
+// ImageProjectiveTransformV3): bilinear as two horizontal blends and one
+// vertical, each neighbour read through the fill mode on its own.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/tensor_shape.h"
+#include "tensorflow/core/framework/types.h"
+#include "tensorflow/core/platform/threadpool.h"
+
+namespace keras_cnnpractice {
+namespace {
+
+using ::tensorflow::DEVICE_CPU;
+using ::tensorflow::OpKernel;
+using ::tensorflow::OpKernelConstruction;
+using ::tensorflow::OpKernelContext;
+using ::tensorflow::Tensor;
+using ::tensorflow::TensorShape;
+
+enum class Fill { kReflect, kWrap, kNearest, kConstant };
+
+// Integer positions beyond this are clamped before any arithmetic: far
+// outside every image, and the int64 index math below never overflows.
+constexpr float kMaxCoordinate = 1 << 28;
+
+// One axis of one sample: the two neighbours' element offsets (already
+// multiplied by the axis stride), whether each lies inside the image, and
+// the weight of the second one. Nearest sampling uses i0 and in0 only.
+struct Tap {
+  int64_t i0, i1;
+  float frac;
+  bool in0, in1;
+};
+
+// `_resample.wrap_coordinate`: a continuous position shifted by whole
+// periods into [0, size - 1].
+inline float WrapCoordinate(float coord, int64_t size) {
+  const float s = static_cast<float>(size);
+  const float span = std::max(s - 1.0f, 1.0f);
+  if (coord < 0.0f) {
+    coord = coord + s * (std::floor(-coord / span) + 1.0f);
+  } else if (coord > s - 1.0f) {
+    coord = coord - s * std::floor(coord / span);
+  }
+  return std::min(std::max(coord, 0.0f), s - 1.0f);
+}
+
+// `_resample.fill_index`: an integer position mapped into [0, size).
+inline int64_t FillIndex(int64_t i, int64_t size, Fill fill) {
+  if (fill == Fill::kReflect) {  // (d c b a | a b c d | d c b a)
+    int64_t m = i % (2 * size);
+    if (m < 0) m += 2 * size;
+    return m >= size ? 2 * size - 1 - m : m;
+  }
+  return std::min(std::max(i, int64_t{0}), size - 1);  // nearest, constant
+}
+
+struct Params {
+  int64_t in_h, in_w, channels, out_h, out_w;
+  bool bilinear;
+  Fill fill;
+  float fill_value;
+};
+
+inline Tap MakeTap(float coord, int64_t size, int64_t stride,
+                   const Params& p) {
+  // NaN reads position 0; huge positions are clamped far outside.
+  if (std::isnan(coord)) coord = 0.0f;
+  coord = std::min(std::max(coord, -kMaxCoordinate), kMaxCoordinate);
+  Fill fill = p.fill;
+  if (fill == Fill::kWrap) {
+    coord = WrapCoordinate(coord, size);
+    fill = Fill::kNearest;
+  }
+  Tap t;
+  int64_t i0;
+  if (p.bilinear) {
+    const float f = std::floor(coord);
+    t.frac = coord - f;
+    i0 = static_cast<int64_t>(f);
+  } else {
+    t.frac = 0.0f;
+    i0 = static_cast<int64_t>(std::floor(coord + 0.5f));
+  }
+  const int64_t i1 = i0 + 1;
+  t.in0 = i0 >= 0 && i0 < size;
+  t.in1 = i1 >= 0 && i1 < size;
+  t.i0 = FillIndex(i0, size, fill) * stride;
+  t.i1 = FillIndex(i1, size, fill) * stride;
+  return t;
+}
+
+// One output row: out[x * C + c] for every x, rows[x * row_step] and cols[x]
+// giving the taps (row_step 0: one row tap for the whole row).
+template <typename T, int kChannels, bool kConstant>
+void SampleRow(const T* src, const Tap* rows, int row_step, const Tap* cols,
+               const Params& p, float* out) {
+  const int64_t channels = kChannels > 0 ? kChannels : p.channels;
+  const float fill = p.fill_value;
+  for (int64_t x = 0; x < p.out_w; ++x) {
+    const Tap& r = rows[x * row_step];
+    const Tap& c = cols[x];
+    const T* p00 = src + r.i0 + c.i0;
+    float* o = out + x * channels;
+    if (!p.bilinear) {
+      const bool inside = r.in0 && c.in0;
+      for (int64_t k = 0; k < channels; ++k) {
+        const float v = static_cast<float>(p00[k]);
+        o[k] = (kConstant && !inside) ? fill : v;
+      }
+      continue;
+    }
+    const T* p01 = src + r.i0 + c.i1;
+    const T* p10 = src + r.i1 + c.i0;
+    const T* p11 = src + r.i1 + c.i1;
+    const bool in00 = r.in0 && c.in0, in01 = r.in0 && c.in1;
+    const bool in10 = r.in1 && c.in0, in11 = r.in1 && c.in1;
+    for (int64_t k = 0; k < channels; ++k) {
+      float v00 = static_cast<float>(p00[k]);
+      float v01 = static_cast<float>(p01[k]);
+      float v10 = static_cast<float>(p10[k]);
+      float v11 = static_cast<float>(p11[k]);
+      if (kConstant) {
+        v00 = in00 ? v00 : fill;
+        v01 = in01 ? v01 : fill;
+        v10 = in10 ? v10 : fill;
+        v11 = in11 ? v11 : fill;
+      }
+      const float top = v00 + c.frac * (v01 - v00);
+      const float bottom = v10 + c.frac * (v11 - v10);
+      o[k] = top + r.frac * (bottom - top);
+    }
+  }
+}
+
+template <typename T, int kChannels>
+void SampleRowDispatch(const T* src, const Tap* rows, int row_step,
+                       const Tap* cols, const Params& p, float* out) {
+  if (p.fill == Fill::kConstant) {
+    SampleRow<T, kChannels, true>(src, rows, row_step, cols, p, out);
+  } else {
+    SampleRow<T, kChannels, false>(src, rows, row_step, cols, p, out);
+  }
+}
+
+// The color map of one image: out = A @ p + b, then the clip.
+struct Color {
+  float a[9];
+  float b[3];
+};
+
+inline void ColorRow(const Color& color, bool clip, float low, float high,
+                     int64_t width, float* row) {
+  const float* a = color.a;
+  for (int64_t x = 0; x < width; ++x) {
+    float* px = row + 3 * x;
+    const float r = px[0], g = px[1], bl = px[2];
+    for (int c = 0; c < 3; ++c) {
+      float v = color.b[c] + r * a[3 * c] + g * a[3 * c + 1] +
+                bl * a[3 * c + 2];
+      if (clip) v = std::max(std::min(v, high), low);
+      px[c] = v;
+    }
+  }
+}
+
+class AffineResampleOp : public OpKernel {
+ public:
+  explicit AffineResampleOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    std::string interpolation, fill_mode;
+    std::vector<float> clip;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("height", &height_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("width", &width_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("interpolation", &interpolation));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("fill_mode", &fill_mode));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("fill_value", &fill_value_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("color", &color_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("clip", &clip));
+    OP_REQUIRES(ctx, height_ >= 1 && width_ >= 1,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "height and width must be >= 1. Received: height=",
+                    height_, ", width=", width_)));
+    OP_REQUIRES(ctx, interpolation == "bilinear" || interpolation == "nearest",
+                absl::InvalidArgumentError(absl::StrCat(
+                    "interpolation must be 'bilinear' or 'nearest'. "
+                    "Received: interpolation='",
+                    interpolation, "'")));
+    bilinear_ = interpolation == "bilinear";
+    if (fill_mode == "reflect") {
+      fill_ = Fill::kReflect;
+    } else if (fill_mode == "wrap") {
+      fill_ = Fill::kWrap;
+    } else if (fill_mode == "nearest") {
+      fill_ = Fill::kNearest;
+    } else if (fill_mode == "constant") {
+      fill_ = Fill::kConstant;
+    } else {
+      ctx->CtxFailure(absl::InvalidArgumentError(absl::StrCat(
+          "fill_mode must be 'reflect', 'wrap', 'nearest' or 'constant'. "
+          "Received: fill_mode='",
+          fill_mode, "'")));
+      return;
+    }
+    OP_REQUIRES(ctx, clip.empty() || (clip.size() == 2 && clip[0] <= clip[1]),
+                absl::InvalidArgumentError(absl::StrCat(
+                    "clip must be [] or [low, high] with low <= high. "
+                    "Received: clip=[",
+                    absl::StrJoin(clip, ", "), "]")));
+    clip_ = !clip.empty();
+    if (clip_) {
+      low_ = clip[0];
+      high_ = clip[1];
+    }
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& images = ctx->input(0);
+    const Tensor& matrices = ctx->input(1);
+    OP_REQUIRES(ctx, images.dims() == 4,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "images must be (batch, height, width, channels). "
+                    "Received shape: ",
+                    images.shape().DebugString())));
+    const int64_t batch = images.dim_size(0);
+    OP_REQUIRES(ctx,
+                matrices.dims() == 3 && matrices.dim_size(0) == batch &&
+                    matrices.dim_size(1) == 3 && matrices.dim_size(2) == 3,
+                absl::InvalidArgumentError(absl::StrCat(
+                    "matrices must be (batch, 3, 3) with batch=", batch,
+                    ". Received shape: ", matrices.shape().DebugString())));
+    Params p{images.dim_size(1), images.dim_size(2), images.dim_size(3),
+             height_,           width_,             bilinear_,
+             fill_,             fill_value_};
+    OP_REQUIRES(ctx, batch == 0 || (p.in_h >= 1 && p.in_w >= 1),
+                absl::InvalidArgumentError(absl::StrCat(
+                    "images must have height and width >= 1. Received "
+                    "shape: ",
+                    images.shape().DebugString())));
+    bool uses_mean = false;
+    std::vector<Color> colors;
+    if (color_) {
+      OP_REQUIRES(ctx, p.channels == 3,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "a color map needs 3 channels. Received shape: ",
+                      images.shape().DebugString())));
+      const Tensor& a = ctx->input(2);
+      const Tensor& b = ctx->input(3);
+      const Tensor& w = ctx->input(4);
+      const TensorShape square({batch, 3, 3}), vector({batch, 3});
+      OP_REQUIRES(ctx,
+                  a.shape() == square && b.shape() == vector &&
+                      w.shape() == square,
+                  absl::InvalidArgumentError(absl::StrCat(
+                      "color_matrix, color_offset and mean_matrix must be (",
+                      batch, ", 3, 3), (", batch, ", 3) and (", batch,
+                      ", 3, 3). Received shapes: ", a.shape().DebugString(),
+                      ", ", b.shape().DebugString(), ", ",
+                      w.shape().DebugString())));
+      const float* w_data = w.flat<float>().data();
+      for (int64_t i = 0; i < w.NumElements(); ++i) {
+        uses_mean |= w_data[i] != 0.0f;
+      }
+      colors.resize(batch);
+      const float* a_data = a.flat<float>().data();
+      const float* b_data = b.flat<float>().data();
+      for (int64_t i = 0; i < batch; ++i) {
+        std::copy(a_data + 9 * i, a_data + 9 * i + 9, colors[i].a);
+        std::copy(b_data + 3 * i, b_data + 3 * i + 3, colors[i].b);
+      }
+    }
+    TensorShape out_shape;
+    OP_REQUIRES_OK(ctx, TensorShape::BuildTensorShape(
+                            {batch, p.out_h, p.out_w, p.channels},
+                            &out_shape));
+    Tensor* output = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, out_shape, &output));
+    if (output->NumElements() == 0) return;
+
+    const float* m_data = matrices.flat<float>().data();
+    const float* w_data = color_ ? ctx->input(4).flat<float>().data()
+                                 : nullptr;
+    float* out = output->flat<float>().data();
+    const bool clip = clip_;
+    const float low = low_, high = high_;
+    const bool color = color_;
+    const int64_t image_out = p.out_h * p.out_w * p.channels;
+    const int64_t image_in = p.in_h * p.in_w * p.channels;
+
+    auto work = [&](int64_t first, int64_t last) {
+      std::vector<Tap> rows(p.out_w), cols(p.out_w);
+      for (int64_t i = first; i < last; ++i) {
+        const float* m = m_data + 9 * i;
+        float* dst = out + i * image_out;
+        const bool separable = m[1] == 0.0f && m[3] == 0.0f &&
+                               m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
+        if (separable) {  // crops, resizes, flips: taps per column once
+          for (int64_t x = 0; x < p.out_w; ++x) {
+            cols[x] = MakeTap(m[0] * static_cast<float>(x) + m[2], p.in_w,
+                              p.channels, p);
+          }
+        }
+        double sums[3] = {0.0, 0.0, 0.0};
+        for (int64_t y = 0; y < p.out_h; ++y) {
+          const float fy = static_cast<float>(y);
+          int row_step = 0;
+          if (separable) {
+            rows[0] = MakeTap(m[4] * fy + m[5], p.in_h,
+                              p.in_w * p.channels, p);
+          } else {
+            row_step = 1;
+            for (int64_t x = 0; x < p.out_w; ++x) {
+              const float fx = static_cast<float>(x);
+              const float u = m[0] * fx + m[1] * fy + m[2];
+              const float v = m[3] * fx + m[4] * fy + m[5];
+              const float w = m[6] * fx + m[7] * fy + m[8];
+              rows[x] = MakeTap(v / w, p.in_h, p.in_w * p.channels, p);
+              cols[x] = MakeTap(u / w, p.in_w, p.channels, p);
+            }
+          }
+          float* row = dst + y * p.out_w * p.channels;
+          Sample(images, i * image_in, rows.data(), row_step, cols.data(), p,
+                 row);
+          if (!color) continue;
+          if (uses_mean) {
+            float s[3] = {0.0f, 0.0f, 0.0f};
+            for (int64_t x = 0; x < p.out_w; ++x) {
+              for (int c = 0; c < 3; ++c) s[c] += row[3 * x + c];
+            }
+            for (int c = 0; c < 3; ++c) sums[c] += s[c];
+          } else {
+            ColorRow(colors[i], clip, low, high, p.out_w, row);
+          }
+        }
+        if (color && uses_mean) {
+          Color c = colors[i];
+          const double n = static_cast<double>(p.out_h * p.out_w);
+          const float* w = w_data + 9 * i;
+          for (int r = 0; r < 3; ++r) {
+            for (int k = 0; k < 3; ++k) {
+              c.b[r] += w[3 * r + k] * static_cast<float>(sums[k] / n);
+            }
+          }
+          ColorRow(c, clip, low, high, p.out_h * p.out_w, dst);
+        } else if (clip && !color) {
+          for (int64_t k = 0; k < image_out; ++k) {
+            dst[k] = std::max(std::min(dst[k], high), low);
+          }
+        }
+      }
+    };
+    using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
+    ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
+        batch, Scheduling::Fixed(1), work);
+  }
+
+ private:
+  static void Sample(const Tensor& images, int64_t offset, const Tap* rows,
+                     int row_step, const Tap* cols, const Params& p,
+                     float* out) {
+    if (images.dtype() == ::tensorflow::DT_UINT8) {
+      const uint8_t* src = images.flat<uint8_t>().data() + offset;
+      if (p.channels == 3) {
+        SampleRowDispatch<uint8_t, 3>(src, rows, row_step, cols, p, out);
+      } else {
+        SampleRowDispatch<uint8_t, 0>(src, rows, row_step, cols, p, out);
+      }
+    } else {
+      const float* src = images.flat<float>().data() + offset;
+      if (p.channels == 3) {
+        SampleRowDispatch<float, 3>(src, rows, row_step, cols, p, out);
+      } else {
+        SampleRowDispatch<float, 0>(src, rows, row_step, cols, p, out);
+      }
+    }
+  }
+
+  int64_t height_ = 0, width_ = 0;
+  float fill_value_ = 0.0f;
+  bool bilinear_ = true, color_ = false, clip_ = false;
+  Fill fill_ = Fill::kReflect;
+  float low_ = 0.0f, high_ = 0.0f;
+};
+
+}  // namespace
+
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>AffineResample")
+                            .Device(DEVICE_CPU)
+                            .TypeConstraint<uint8_t>("T"),
+                        AffineResampleOp);
+REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>AffineResample")
+                            .Device(DEVICE_CPU)
+                            .TypeConstraint<float>("T"),
+                        AffineResampleOp);
+
+}  // namespace keras_cnnpractice
