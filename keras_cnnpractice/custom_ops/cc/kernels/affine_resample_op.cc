@@ -4,8 +4,9 @@
 // color map (contrast) reads an image that is still in the core's L2.
 //
 // The sampling matches keras_cnnpractice/layers/_resample.py (and so
-// ImageProjectiveTransformV3): bilinear as two horizontal blends and one
-// vertical, each neighbour read through the fill mode on its own.
+// ImageProjectiveTransformV3): each neighbour read through the fill mode on
+// its own, bilinear as two horizontal blends and one vertical (the
+// separable path blends vertically first: equal up to float32 rounding).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -61,6 +62,7 @@ inline float WrapCoordinate(float coord, int64_t size) {
 
 // `_resample.fill_index`: an integer position mapped into [0, size).
 inline int64_t FillIndex(int64_t i, int64_t size, Fill fill) {
+  if (i >= 0 && i < size) return i;
   if (fill == Fill::kReflect) {  // (d c b a | a b c d | d c b a)
     int64_t m = i % (2 * size);
     if (m < 0) m += 2 * size;
@@ -83,7 +85,9 @@ inline Tap MakeTap(float coord, int64_t size, int64_t stride,
   coord = std::min(std::max(coord, -kMaxCoordinate), kMaxCoordinate);
   Fill fill = p.fill;
   if (fill == Fill::kWrap) {
-    coord = WrapCoordinate(coord, size);
+    if (coord < 0.0f || coord > static_cast<float>(size - 1)) {
+      coord = WrapCoordinate(coord, size);
+    }
     fill = Fill::kNearest;
   }
   Tap t;
@@ -157,14 +161,131 @@ void SampleRowDispatch(const T* src, const Tap* rows, int row_step,
   }
 }
 
+// Whether every sample of output row `fy` under the affine `m` has both
+// neighbours inside the image on both axes. The positions are monotonic in
+// x (even after float rounding), so the row's two ends decide.
+inline bool RowInside(const float* m, float fy, const Params& p) {
+  const float last = static_cast<float>(p.out_w - 1);
+  const float u0 = m[1] * fy + m[2], u1 = m[0] * last + m[1] * fy + m[2];
+  const float v0 = m[4] * fy + m[5], v1 = m[3] * last + m[4] * fy + m[5];
+  const float u_max = static_cast<float>(p.in_w - 1);
+  const float v_max = static_cast<float>(p.in_h - 1);
+  // Negated comparisons: NaN positions fail them.
+  return std::min(u0, u1) >= 0.0f && std::max(u0, u1) < u_max &&
+         std::min(v0, v1) >= 0.0f && std::max(v0, v1) < v_max;
+}
+
+// The taps of such a row: no fill mode to apply, no branch per pixel.
+inline void InsideTaps(const float* m, float fy, const Params& p, Tap* rows,
+                       Tap* cols) {
+  const int64_t row_stride = p.in_w * p.channels;
+  const float round = p.bilinear ? 0.0f : 0.5f;
+  // The last first-neighbour index whose second neighbour is inside.
+  const int64_t u_last = p.bilinear ? p.in_w - 2 : p.in_w - 1;
+  const int64_t v_last = p.bilinear ? p.in_h - 2 : p.in_h - 1;
+  for (int64_t x = 0; x < p.out_w; ++x) {
+    const float fx = static_cast<float>(x);
+    const float u = m[0] * fx + m[1] * fy + m[2];
+    const float v = m[3] * fx + m[4] * fy + m[5];
+    const float fu = std::floor(u + round), fv = std::floor(v + round);
+    // The clamps only guard the reads: the positions are inside.
+    const int64_t iu =
+        std::min(std::max(static_cast<int64_t>(fu), int64_t{0}), u_last);
+    const int64_t iv =
+        std::min(std::max(static_cast<int64_t>(fv), int64_t{0}), v_last);
+    const float cu = p.bilinear ? u - fu : 0.0f;
+    const float cv = p.bilinear ? v - fv : 0.0f;
+    cols[x] = {iu * p.channels, (iu + 1) * p.channels, cu, true, true};
+    rows[x] = {iv * row_stride, (iv + 1) * row_stride, cv, true, true};
+  }
+}
+
+// The taps of any other row, each through the fill mode.
+inline void GeneralTaps(const float* m, float fy, bool affine,
+                        const Params& p, Tap* rows, Tap* cols) {
+  for (int64_t x = 0; x < p.out_w; ++x) {
+    const float fx = static_cast<float>(x);
+    float u = m[0] * fx + m[1] * fy + m[2];
+    float v = m[3] * fx + m[4] * fy + m[5];
+    if (!affine) {
+      const float w = m[6] * fx + m[7] * fy + m[8];
+      u /= w;
+      v /= w;
+    }
+    rows[x] = MakeTap(v, p.in_h, p.in_w * p.channels, p);
+    cols[x] = MakeTap(u, p.in_w, p.channels, p);
+  }
+}
+
+// The separable bilinear path (no rotation, shear or perspective: every
+// output row reads the same two source rows): first the two rows blended
+// into `tmp` over the source columns [begin, end) that the output reads,
+// a contiguous loop the compiler vectorizes; then each output pixel blends
+// two of those. The reference blends horizontally first; the two orders
+// differ by float32 rounding only.
+template <typename T>
+void BlendRows(const T* src, const Tap& r, int64_t begin, int64_t end,
+               const Params& p, float* tmp) {
+  const T* __restrict a = src + r.i0;
+  const T* __restrict b = src + r.i1;
+  const float frac = r.frac;
+  if (p.fill == Fill::kConstant && !(r.in0 && r.in1)) {
+    for (int64_t j = begin; j < end; ++j) {
+      const float va = r.in0 ? static_cast<float>(a[j]) : p.fill_value;
+      const float vb = r.in1 ? static_cast<float>(b[j]) : p.fill_value;
+      tmp[j] = va + frac * (vb - va);
+    }
+    return;
+  }
+  for (int64_t j = begin; j < end; ++j) {
+    const float va = static_cast<float>(a[j]);
+    tmp[j] = va + frac * (static_cast<float>(b[j]) - va);
+  }
+}
+
+template <int kChannels, bool kConstant>
+void BlendColumns(const float* tmp, const Tap* cols, const Params& p,
+                  float* out) {
+  const int64_t channels = kChannels > 0 ? kChannels : p.channels;
+  const float fill = p.fill_value;
+  for (int64_t x = 0; x < p.out_w; ++x) {
+    const Tap& c = cols[x];
+    const float* t0 = tmp + c.i0;
+    const float* t1 = tmp + c.i1;
+    float* o = out + x * channels;
+    for (int64_t k = 0; k < channels; ++k) {
+      const float a = (kConstant && !c.in0) ? fill : t0[k];
+      const float b = (kConstant && !c.in1) ? fill : t1[k];
+      o[k] = a + c.frac * (b - a);
+    }
+  }
+}
+
+template <typename T>
+void SeparableBilinearRow(const T* src, const Tap& row, const Tap* cols,
+                          int64_t begin, int64_t end, const Params& p,
+                          float* tmp, float* out) {
+  BlendRows(src, row, begin, end, p, tmp);
+  const bool constant = p.fill == Fill::kConstant;
+  if (p.channels == 3) {
+    constant ? BlendColumns<3, true>(tmp, cols, p, out)
+             : BlendColumns<3, false>(tmp, cols, p, out);
+  } else {
+    constant ? BlendColumns<0, true>(tmp, cols, p, out)
+             : BlendColumns<0, false>(tmp, cols, p, out);
+  }
+}
+
 // The color map of one image: out = A @ p + b, then the clip.
 struct Color {
   float a[9];
   float b[3];
 };
 
-inline void ColorRow(const Color& color, bool clip, float low, float high,
-                     int64_t width, float* row) {
+// `color` by value: a copy the stores to `row` cannot alias, so the
+// coefficients stay in registers.
+inline void ColorRow(const Color color, bool clip, float low, float high,
+                     int64_t width, float* __restrict row) {
   const float* a = color.a;
   for (int64_t x = 0; x < width; ++x) {
     float* px = row + 3 * x;
@@ -302,16 +423,24 @@ class AffineResampleOp : public OpKernel {
 
     auto work = [&](int64_t first, int64_t last) {
       std::vector<Tap> rows(p.out_w), cols(p.out_w);
+      std::vector<float> tmp;
+      int64_t begin = 0, end = 0;
       for (int64_t i = first; i < last; ++i) {
         const float* m = m_data + 9 * i;
         float* dst = out + i * image_out;
         const bool separable = m[1] == 0.0f && m[3] == 0.0f &&
                                m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
         if (separable) {  // crops, resizes, flips: taps per column once
+          begin = p.in_w * p.channels;
+          end = 0;
           for (int64_t x = 0; x < p.out_w; ++x) {
             cols[x] = MakeTap(m[0] * static_cast<float>(x) + m[2], p.in_w,
                               p.channels, p);
+            begin = std::min({begin, cols[x].i0, cols[x].i1});
+            end = std::max({end, cols[x].i0 + p.channels,
+                            cols[x].i1 + p.channels});
           }
+          tmp.resize(p.in_w * p.channels);
         }
         double sums[3] = {0.0, 0.0, 0.0};
         for (int64_t y = 0; y < p.out_h; ++y) {
@@ -322,18 +451,21 @@ class AffineResampleOp : public OpKernel {
                               p.in_w * p.channels, p);
           } else {
             row_step = 1;
-            for (int64_t x = 0; x < p.out_w; ++x) {
-              const float fx = static_cast<float>(x);
-              const float u = m[0] * fx + m[1] * fy + m[2];
-              const float v = m[3] * fx + m[4] * fy + m[5];
-              const float w = m[6] * fx + m[7] * fy + m[8];
-              rows[x] = MakeTap(v / w, p.in_h, p.in_w * p.channels, p);
-              cols[x] = MakeTap(u / w, p.in_w, p.channels, p);
+            const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
+            if (affine && RowInside(m, fy, p)) {
+              InsideTaps(m, fy, p, rows.data(), cols.data());
+            } else {
+              GeneralTaps(m, fy, affine, p, rows.data(), cols.data());
             }
           }
           float* row = dst + y * p.out_w * p.channels;
-          Sample(images, i * image_in, rows.data(), row_step, cols.data(), p,
-                 row);
+          if (separable && p.bilinear) {
+            SampleSeparable(images, i * image_in, rows[0], cols.data(), begin,
+                            end, p, tmp.data(), row);
+          } else {
+            Sample(images, i * image_in, rows.data(), row_step, cols.data(),
+                   p, row);
+          }
           if (!color) continue;
           if (uses_mean) {
             float s[3] = {0.0f, 0.0f, 0.0f};
@@ -368,6 +500,19 @@ class AffineResampleOp : public OpKernel {
   }
 
  private:
+  static void SampleSeparable(const Tensor& images, int64_t offset,
+                              const Tap& row, const Tap* cols, int64_t begin,
+                              int64_t end, const Params& p, float* tmp,
+                              float* out) {
+    if (images.dtype() == ::tensorflow::DT_UINT8) {
+      SeparableBilinearRow(images.flat<uint8_t>().data() + offset, row, cols,
+                           begin, end, p, tmp, out);
+    } else {
+      SeparableBilinearRow(images.flat<float>().data() + offset, row, cols,
+                           begin, end, p, tmp, out);
+    }
+  }
+
   static void Sample(const Tensor& images, int64_t offset, const Tap* rows,
                      int row_step, const Tap* cols, const Params& p,
                      float* out) {
