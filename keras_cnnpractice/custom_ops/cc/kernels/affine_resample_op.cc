@@ -108,14 +108,14 @@ inline Tap MakeTap(float coord, int64_t size, int64_t stride,
   return t;
 }
 
-// One output row: out[x * C + c] for every x, rows[x * row_step] and cols[x]
-// giving the taps (row_step 0: one row tap for the whole row).
+// Columns [begin, end) of one output row: out[x * C + c], rows[x * row_step]
+// and cols[x] giving the taps (row_step 0: one row tap for the whole row).
 template <typename T, int kChannels, bool kConstant>
 void SampleRow(const T* src, const Tap* rows, int row_step, const Tap* cols,
-               const Params& p, float* out) {
+               int64_t begin, int64_t end, const Params& p, float* out) {
   const int64_t channels = kChannels > 0 ? kChannels : p.channels;
   const float fill = p.fill_value;
-  for (int64_t x = 0; x < p.out_w; ++x) {
+  for (int64_t x = begin; x < end; ++x) {
     const Tap& r = rows[x * row_step];
     const Tap& c = cols[x];
     const T* p00 = src + r.i0 + c.i0;
@@ -153,57 +153,121 @@ void SampleRow(const T* src, const Tap* rows, int row_step, const Tap* cols,
 
 template <typename T, int kChannels>
 void SampleRowDispatch(const T* src, const Tap* rows, int row_step,
-                       const Tap* cols, const Params& p, float* out) {
+                       const Tap* cols, int64_t begin, int64_t end,
+                       const Params& p, float* out) {
   if (p.fill == Fill::kConstant) {
-    SampleRow<T, kChannels, true>(src, rows, row_step, cols, p, out);
+    SampleRow<T, kChannels, true>(src, rows, row_step, cols, begin, end, p,
+                                  out);
   } else {
-    SampleRow<T, kChannels, false>(src, rows, row_step, cols, p, out);
+    SampleRow<T, kChannels, false>(src, rows, row_step, cols, begin, end, p,
+                                   out);
   }
 }
 
-// Whether every sample of output row `fy` under the affine `m` has both
-// neighbours inside the image on both axes. The positions are monotonic in
-// x (even after float rounding), so the row's two ends decide.
-inline bool RowInside(const float* m, float fy, const Params& p) {
-  const float last = static_cast<float>(p.out_w - 1);
-  const float u0 = m[1] * fy + m[2], u1 = m[0] * last + m[1] * fy + m[2];
-  const float v0 = m[4] * fy + m[5], v1 = m[3] * last + m[4] * fy + m[5];
-  const float u_max = static_cast<float>(p.in_w - 1);
-  const float v_max = static_cast<float>(p.in_h - 1);
-  // Negated comparisons: NaN positions fail them.
-  return std::min(u0, u1) >= 0.0f && std::max(u0, u1) < u_max &&
-         std::min(v0, v1) >= 0.0f && std::max(v0, v1) < v_max;
+// The columns [first, last] of output row `fy` under the affine `m` whose
+// samples have both neighbours inside the image on both axes (first > last:
+// none). Positions are affine, so monotonic, in x (float rounding keeps
+// that): the span is solved for with a one-pixel margin, then its two ends
+// are checked with the very expressions the taps use.
+inline void InsideSpan(const float* m, float fy, const Params& p,
+                       int64_t* first, int64_t* last) {
+  const float x_max = static_cast<float>(p.out_w - 1);
+  float lo = 0.0f, hi = x_max;
+  // lo <= x <= hi where 0 <= a * x + b < limit, with a margin.
+  auto narrow = [&](float a, float b, float limit) {
+    if (a == 0.0f) {
+      if (!(b >= 0.0f && b < limit)) hi = -1.0f;
+      return;
+    }
+    float x0 = (0.0f - b) / a, x1 = (limit - b) / a;
+    if (a < 0.0f) std::swap(x0, x1);
+    lo = std::max(lo, std::ceil(x0) + 1.0f);
+    hi = std::min(hi, std::floor(x1) - 1.0f);
+  };
+  const float bu = m[1] * fy + m[2], bv = m[4] * fy + m[5];
+  narrow(m[0], bu, static_cast<float>(p.in_w - 1));
+  narrow(m[3], bv, static_cast<float>(p.in_h - 1));
+  *first = 1;
+  *last = 0;
+  if (!(lo <= hi)) return;  // also NaN
+  auto inside = [&](float fx) {  // InsideRow's own expressions
+    const float u = m[0] * fx + bu;
+    const float v = m[3] * fx + bv;
+    return u >= 0.0f && u < static_cast<float>(p.in_w - 1) && v >= 0.0f &&
+           v < static_cast<float>(p.in_h - 1);
+  };
+  if (inside(lo) && inside(hi)) {
+    *first = static_cast<int64_t>(lo);
+    *last = static_cast<int64_t>(hi);
+  }
 }
 
-// The taps of such a row: no fill mode to apply, no branch per pixel.
-inline void InsideTaps(const float* m, float fy, const Params& p, Tap* rows,
-                       Tap* cols) {
-  const int64_t row_stride = p.in_w * p.channels;
-  const float round = p.bilinear ? 0.0f : 0.5f;
-  // The last first-neighbour index whose second neighbour is inside.
+// Scratch of one thread for InsideRow: per column, the offset of the top
+// left neighbour and the two weights.
+struct InsideScratch {
+  std::vector<int64_t> base;
+  std::vector<float> cu, cv;
+};
+
+// Columns [begin, end) of such a span: no fill mode and no branch per
+// pixel. The positions go through a loop of their own, which the compiler
+// vectorizes, and the reads through a second one.
+template <typename T, int kChannels>
+void InsideRow(const T* src, const float* m, float fy, int64_t begin,
+               int64_t end, const Params& p, InsideScratch* scratch,
+               float* out) {
+  const int64_t channels = kChannels > 0 ? kChannels : p.channels;
+  const int64_t row_stride = p.in_w * channels;
+  // The clamps only guard the reads: the positions are inside.
   const int64_t u_last = p.bilinear ? p.in_w - 2 : p.in_w - 1;
   const int64_t v_last = p.bilinear ? p.in_h - 2 : p.in_h - 1;
-  for (int64_t x = 0; x < p.out_w; ++x) {
+  const float bu = m[1] * fy + m[2], bv = m[4] * fy + m[5];
+  const float round = p.bilinear ? 0.0f : 0.5f;
+  int64_t* __restrict base = scratch->base.data();
+  float* __restrict cu = scratch->cu.data();
+  float* __restrict cv = scratch->cv.data();
+  for (int64_t x = begin; x < end; ++x) {
     const float fx = static_cast<float>(x);
-    const float u = m[0] * fx + m[1] * fy + m[2];
-    const float v = m[3] * fx + m[4] * fy + m[5];
+    const float u = m[0] * fx + bu;
+    const float v = m[3] * fx + bv;
     const float fu = std::floor(u + round), fv = std::floor(v + round);
-    // The clamps only guard the reads: the positions are inside.
     const int64_t iu =
         std::min(std::max(static_cast<int64_t>(fu), int64_t{0}), u_last);
     const int64_t iv =
         std::min(std::max(static_cast<int64_t>(fv), int64_t{0}), v_last);
-    const float cu = p.bilinear ? u - fu : 0.0f;
-    const float cv = p.bilinear ? v - fv : 0.0f;
-    cols[x] = {iu * p.channels, (iu + 1) * p.channels, cu, true, true};
-    rows[x] = {iv * row_stride, (iv + 1) * row_stride, cv, true, true};
+    base[x] = iv * row_stride + iu * channels;
+    cu[x] = u - fu;
+    cv[x] = v - fv;
+  }
+  if (!p.bilinear) {
+    for (int64_t x = begin; x < end; ++x) {
+      const T* p00 = src + base[x];
+      for (int64_t k = 0; k < channels; ++k) {
+        out[x * channels + k] = static_cast<float>(p00[k]);
+      }
+    }
+    return;
+  }
+  for (int64_t x = begin; x < end; ++x) {
+    const T* p00 = src + base[x];
+    const T* p10 = p00 + row_stride;
+    const float wu = cu[x], wv = cv[x];
+    for (int64_t k = 0; k < channels; ++k) {
+      const float v00 = static_cast<float>(p00[k]);
+      const float v01 = static_cast<float>(p00[channels + k]);
+      const float v10 = static_cast<float>(p10[k]);
+      const float v11 = static_cast<float>(p10[channels + k]);
+      const float top = v00 + wu * (v01 - v00);
+      const float bottom = v10 + wu * (v11 - v10);
+      out[x * channels + k] = top + wv * (bottom - top);
+    }
   }
 }
 
-// The taps of any other row, each through the fill mode.
-inline void GeneralTaps(const float* m, float fy, bool affine,
-                        const Params& p, Tap* rows, Tap* cols) {
-  for (int64_t x = 0; x < p.out_w; ++x) {
+// The taps of columns [begin, end) of any row, each through the fill mode.
+inline void GeneralTaps(const float* m, float fy, bool affine, int64_t begin,
+                        int64_t end, const Params& p, Tap* rows, Tap* cols) {
+  for (int64_t x = begin; x < end; ++x) {
     const float fx = static_cast<float>(x);
     float u = m[0] * fx + m[1] * fy + m[2];
     float v = m[3] * fx + m[4] * fy + m[5];
@@ -424,6 +488,9 @@ class AffineResampleOp : public OpKernel {
     auto work = [&](int64_t first, int64_t last) {
       std::vector<Tap> rows(p.out_w), cols(p.out_w);
       std::vector<float> tmp;
+      InsideScratch scratch{std::vector<int64_t>(p.out_w),
+                            std::vector<float>(p.out_w),
+                            std::vector<float>(p.out_w)};
       int64_t begin = 0, end = 0;
       for (int64_t i = first; i < last; ++i) {
         const float* m = m_data + 9 * i;
@@ -445,26 +512,36 @@ class AffineResampleOp : public OpKernel {
         double sums[3] = {0.0, 0.0, 0.0};
         for (int64_t y = 0; y < p.out_h; ++y) {
           const float fy = static_cast<float>(y);
-          int row_step = 0;
+          float* row = dst + y * p.out_w * p.channels;
+          const int64_t offset = i * image_in;
           if (separable) {
             rows[0] = MakeTap(m[4] * fy + m[5], p.in_h,
                               p.in_w * p.channels, p);
-          } else {
-            row_step = 1;
-            const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
-            if (affine && RowInside(m, fy, p)) {
-              InsideTaps(m, fy, p, rows.data(), cols.data());
+            if (p.bilinear) {
+              SampleSeparable(images, offset, rows[0], cols.data(), begin,
+                              end, p, tmp.data(), row);
             } else {
-              GeneralTaps(m, fy, affine, p, rows.data(), cols.data());
+              Sample(images, offset, rows.data(), 0, cols.data(), 0, p.out_w,
+                     p, row);
             }
-          }
-          float* row = dst + y * p.out_w * p.channels;
-          if (separable && p.bilinear) {
-            SampleSeparable(images, i * image_in, rows[0], cols.data(), begin,
-                            end, p, tmp.data(), row);
           } else {
-            Sample(images, i * image_in, rows.data(), row_step, cols.data(),
-                   p, row);
+            // The span whose samples are all inside is sampled straight
+            // from the positions; the columns either side take the taps.
+            const bool affine = m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
+            int64_t first = p.out_w, last = p.out_w - 1;
+            if (affine) InsideSpan(m, fy, p, &first, &last);
+            if (first > last) first = last = p.out_w;  // no such span
+            GeneralTaps(m, fy, affine, 0, first, p, rows.data(), cols.data());
+            Sample(images, offset, rows.data(), 1, cols.data(), 0, first, p,
+                   row);
+            if (first < p.out_w) {
+              SampleInside(images, offset, m, fy, first, last + 1, p,
+                           &scratch, row);
+              GeneralTaps(m, fy, affine, last + 1, p.out_w, p, rows.data(),
+                          cols.data());
+              Sample(images, offset, rows.data(), 1, cols.data(), last + 1,
+                     p.out_w, p, row);
+            }
           }
           if (!color) continue;
           if (uses_mean) {
@@ -514,22 +591,44 @@ class AffineResampleOp : public OpKernel {
   }
 
   static void Sample(const Tensor& images, int64_t offset, const Tap* rows,
-                     int row_step, const Tap* cols, const Params& p,
-                     float* out) {
+                     int row_step, const Tap* cols, int64_t begin,
+                     int64_t end, const Params& p, float* out) {
+    if (begin >= end) return;
     if (images.dtype() == ::tensorflow::DT_UINT8) {
       const uint8_t* src = images.flat<uint8_t>().data() + offset;
       if (p.channels == 3) {
-        SampleRowDispatch<uint8_t, 3>(src, rows, row_step, cols, p, out);
+        SampleRowDispatch<uint8_t, 3>(src, rows, row_step, cols, begin, end,
+                                      p, out);
       } else {
-        SampleRowDispatch<uint8_t, 0>(src, rows, row_step, cols, p, out);
+        SampleRowDispatch<uint8_t, 0>(src, rows, row_step, cols, begin, end,
+                                      p, out);
       }
     } else {
       const float* src = images.flat<float>().data() + offset;
       if (p.channels == 3) {
-        SampleRowDispatch<float, 3>(src, rows, row_step, cols, p, out);
+        SampleRowDispatch<float, 3>(src, rows, row_step, cols, begin, end, p,
+                                    out);
       } else {
-        SampleRowDispatch<float, 0>(src, rows, row_step, cols, p, out);
+        SampleRowDispatch<float, 0>(src, rows, row_step, cols, begin, end, p,
+                                    out);
       }
+    }
+  }
+
+  static void SampleInside(const Tensor& images, int64_t offset,
+                           const float* m, float fy, int64_t begin,
+                           int64_t end, const Params& p, InsideScratch* s,
+                           float* out) {
+    if (images.dtype() == ::tensorflow::DT_UINT8) {
+      const uint8_t* src = images.flat<uint8_t>().data() + offset;
+      p.channels == 3
+          ? InsideRow<uint8_t, 3>(src, m, fy, begin, end, p, s, out)
+          : InsideRow<uint8_t, 0>(src, m, fy, begin, end, p, s, out);
+    } else {
+      const float* src = images.flat<float>().data() + offset;
+      p.channels == 3
+          ? InsideRow<float, 3>(src, m, fy, begin, end, p, s, out)
+          : InsideRow<float, 0>(src, m, fy, begin, end, p, s, out);
     }
   }
 
