@@ -6,6 +6,7 @@ rebuild it when it is missing or stale.
 
 from keras_cnnpractice.custom_ops._loader import OpLibraryError
 from keras_cnnpractice.custom_ops._loader import load_op_library
+from keras_cnnpractice.custom_ops.affine_resample import affine_resample
 from keras_cnnpractice.custom_ops.fft_conv import fft_conv2d
 from keras_cnnpractice.custom_ops.im2col import im2col_conv2d
 from keras_cnnpractice.custom_ops.im2col import im2col_conv2d_reference
@@ -22,7 +23,7 @@ from keras_cnnpractice.custom_ops.xnor import pack_dense_kernel
 from keras_cnnpractice.custom_ops.xnor import xnor_conv2d
 from keras_cnnpractice.custom_ops.xnor import xnor_matmul
 
-__all__ = ["OpLibraryError", "bitpack", "fft_conv2d", "fixed_point_range",
+__all__ = ["OpLibraryError", "affine_resample", "bitpack", "fft_conv2d", "fixed_point_range",
            "im2col_conv2d", "im2col_conv2d_reference", "load_op_library",
            "pack_conv_kernel", "pack_dense_kernel", "read_packed_records",
            "stochastic_round", "stochastic_round_reference", "winograd_conv2d",
