@@ -64,31 +64,6 @@ def restore(images, single):
     return images[0] if single else images
 
 
-def symmetric_range(value, name):
-    """`value` as a `(lo, hi)` pair of floats: a number `f >= 0` means
-    `(-f, f)`; a pair must have `lo <= hi`. Raises ValueError naming `name`."""
-    def is_number(v):
-        return (isinstance(v, numbers.Real) and not isinstance(v, bool)
-                and math.isfinite(v))
-
-    if is_number(value):
-        if value < 0:
-            raise ValueError(
-                f"`{name}` must be a non-negative number f (meaning the range "
-                f"[-f, f]) or a (lo, hi) pair. Received: {name}={value!r}")
-        return (-float(value), float(value))
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(is_number(v) for v in value)):
-        if value[0] > value[1]:
-            raise ValueError(
-                f"`{name}` as a (lo, hi) pair needs lo <= hi. "
-                f"Received: {name}={value!r}")
-        return (float(value[0]), float(value[1]))
-    raise ValueError(
-        f"`{name}` must be a finite number or a (lo, hi) pair of finite "
-        f"numbers. Received: {name}={value!r}")
-
-
 def _value_range(value_range):
     if (not isinstance(value_range, (tuple, list)) or len(value_range) != 2
             or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
@@ -331,9 +306,10 @@ class FusedImageAugmentation(keras.layers.Layer):
                 "bounding_box_format=None")
         boxes_utils = keras.utils.bounding_boxes
         boxes = tf.convert_to_tensor(bounding_boxes["boxes"])
+        labels = tf.convert_to_tensor(bounding_boxes["labels"])
         single = boxes.shape.rank == 2
         if single:
-            boxes = boxes[None]
+            boxes, labels = boxes[None], labels[None]
         in_h, in_w = transformation["input_size"]
         out_h, out_w = transformation["output_size"]
         boxes = tf.cast(boxes_utils.convert_format(
@@ -354,12 +330,7 @@ class FusedImageAugmentation(keras.layers.Layer):
             boxes = tf.stack([tf.reduce_min(tx, -1), tf.reduce_min(ty, -1),
                               tf.reduce_max(tx, -1), tf.reduce_max(ty, -1)],
                              -1)
-        result = dict(bounding_boxes)
-        result["boxes"] = boxes
-        result["labels"] = tf.convert_to_tensor(
-            bounding_boxes["labels"]) if single else bounding_boxes["labels"]
-        if single:
-            result["labels"] = result["labels"][None]
+        result = dict(bounding_boxes, boxes=boxes, labels=labels)
         result = boxes_utils.clip_to_image_size(
             result, height=out_h, width=out_w, bounding_box_format="xyxy")
         result["boxes"] = boxes_utils.convert_format(

@@ -36,14 +36,20 @@ FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("bilinear", "nearest")
 
 
+def broadcast(*values):
+    """`values` as float32 tensors of their common broadcast shape."""
+    values = [tf.cast(v, tf.float32) for v in values]
+    zero = 0.0
+    for v in values:
+        zero = zero + v * 0.0
+    return [v + zero for v in values]
+
+
 def matrix(a0, a1, a2, b0, b1, b2):
     """Rows `[a0 a1 a2], [b0 b1 b2], [0 0 1]`, stacked over the broadcast
     shape of the arguments (float32)."""
-    parts = [tf.cast(p, tf.float32) for p in (a0, a1, a2, b0, b1, b2)]
-    zero = 0.0
-    for p in parts:
-        zero = zero + p * 0.0
-    a0, a1, a2, b0, b1, b2 = [p + zero for p in parts]
+    a0, a1, a2, b0, b1, b2 = broadcast(a0, a1, a2, b0, b1, b2)
+    zero = a0 * 0.0
     return tf.stack([tf.stack([a0, a1, a2], -1),
                      tf.stack([b0, b1, b2], -1),
                      tf.stack([zero, zero, zero + 1.0], -1)], -2)

@@ -26,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cnnpractice.layers._resample import broadcast
 from keras_cnnpractice.layers._resample import matrix
 from keras_cnnpractice.layers._resample import scale_translate
 
@@ -42,7 +43,7 @@ def _is_number(value):
             and math.isfinite(value))
 
 
-def _pair(value, name, lower=None, upper=None, symmetric=True):
+def range_pair(value, name, lower=None, upper=None, symmetric=True):
     """`value` as a `(lo, hi)` pair of floats with `lo <= hi` within
     `[lower, upper]`; a number `f >= 0` means `(-f, f)` when `symmetric`."""
     received = value
@@ -197,8 +198,8 @@ class ResizedCrop(GeometricStep):
                 raise ValueError(f"`{name}` must be a positive integer. "
                                  f"Received: {name}={value!r}")
         self.height, self.width = int(height), int(width)
-        self.scale = _pair(scale, "scale", symmetric=False, upper=1.0)
-        self.ratio = _pair(ratio, "ratio", symmetric=False)
+        self.scale = range_pair(scale, "scale", symmetric=False, upper=1.0)
+        self.ratio = range_pair(ratio, "ratio", symmetric=False)
         for name, pair in (("scale", self.scale), ("ratio", self.ratio)):
             if pair[0] <= 0:
                 raise ValueError(f"`{name}` must be a (lo, hi) pair with "
@@ -431,12 +432,9 @@ def affine_matrices(height, width, rotation=0.0, shear=0.0, scale=0.0,
     Returns:
         A float32 tensor of shape `broadcast_shape + (3, 3)`.
     """
-    params = [tf.cast(p, tf.float32) for p in (
-        rotation, shear, scale, aspect, translation_x, translation_y, flip)]
-    zero = 0.0
-    for p in params:
-        zero = zero + p * 0.0  # zeros of the broadcast shape
-    rotation, shear, scale, aspect, tx, ty, flip = [p + zero for p in params]
+    rotation, shear, scale, aspect, tx, ty, flip = broadcast(
+        rotation, shear, scale, aspect, translation_x, translation_y, flip)
+    zero = rotation * 0.0
     one = zero + 1.0
     cx = (tf.cast(width, tf.float32) - 1.0) / 2.0 + zero
     cy = (tf.cast(height, tf.float32) - 1.0) / 2.0 + zero
@@ -487,15 +485,15 @@ class Affine(GeometricStep):
 
     def __init__(self, rotation=0.0, shear=0.0, scale=0.0, aspect=0.0,
                  translation=0.0, flip=False):
-        self.rotation = _pair(rotation, "rotation")
-        self.shear = _pair(shear, "shear")
-        self.scale = _pair(scale, "scale")
+        self.rotation = range_pair(rotation, "rotation")
+        self.shear = range_pair(shear, "shear")
+        self.scale = range_pair(scale, "scale")
         if self.scale[0] <= -1.0:
             raise ValueError(
                 "`scale` must stay above -1 (a zoom step of 1 + scale > 0). "
                 f"Received: scale={scale!r}")
-        self.aspect = _pair(aspect, "aspect")
-        self.translation = _pair(translation, "translation", lower=-1.0,
+        self.aspect = range_pair(aspect, "aspect")
+        self.translation = range_pair(translation, "translation", lower=-1.0,
                                  upper=1.0)
         if not isinstance(flip, bool):
             raise ValueError(f"`flip` must be a bool. Received: flip={flip!r}")
@@ -551,7 +549,7 @@ class Brightness(ColorStep):
     _ARGS = ("factor",)
 
     def __init__(self, factor):
-        self.factor = _pair(factor, "factor", lower=-1.0, upper=1.0)
+        self.factor = range_pair(factor, "factor", lower=-1.0, upper=1.0)
 
     def draw(self, batch_size, seed, training, value_range):
         if not training:
@@ -603,7 +601,7 @@ class _UnitFactorStep(ColorStep):
     def __init__(self, factor):
         if _is_number(factor):
             factor = (0.0, factor)
-        self.factor = _pair(factor, "factor", symmetric=False, lower=0.0,
+        self.factor = range_pair(factor, "factor", symmetric=False, lower=0.0,
                             upper=1.0)
 
 

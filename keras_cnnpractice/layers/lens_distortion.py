@@ -7,8 +7,8 @@ from keras_cnnpractice.layers import _resample
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
-from keras_cnnpractice.layers._augment import symmetric_range
 from keras_cnnpractice.layers.augment_steps import random_uniform
+from keras_cnnpractice.layers.augment_steps import range_pair
 
 def distortion_coordinates(height, width, k1, k2):
     """Where each output pixel samples the input, per sample.
@@ -83,8 +83,8 @@ class LensDistortion(keras.layers.Layer):
                  fill_value=0.0, seed=None, **kwargs):
         kwargs.setdefault("autocast", False)  # keep the images' dtype
         super().__init__(**kwargs)
-        self.k1 = symmetric_range(k1, "k1")
-        self.k2 = symmetric_range(k2, "k2")
+        self.k1 = range_pair(k1, "k1")
+        self.k2 = range_pair(k2, "k2")
         if fill_mode not in _resample.FILL_MODES:
             raise ValueError(f"`fill_mode` must be one of "
                              f"{_resample.FILL_MODES}. "
