@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cnnpractice.custom_ops import _loader
+from keras_cnnpractice.custom_ops._conv_args import float32_operand
 
 OP_NAME = "KerasCnnPractice>WinogradConv2D"
 TRANSFORM_OP_NAME = "KerasCnnPractice>WinogradFilterTransform"
@@ -75,6 +76,8 @@ def winograd_filter_transform(w, tile=2, name=None):
         tf.errors.InvalidArgumentError: a tile other than 2 or 4, a filter
             that is not `[3, 3, in, out]`, a dtype other than float32.
     """
+    w = float32_operand(w, "w", "winograd_filter_transform",
+                        tf.errors.InvalidArgumentError)
     lib = _loader.load_op_library()
     return lib.keras_cnn_practice_winograd_filter_transform(w, tile=tile,
                                                             name=name)
@@ -147,6 +150,10 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *, strides=1,
             None, None, "winograd_conv2d supports padding='SAME' or 'VALID' "
             "(pad the input with tf.pad for other paddings). Received: "
             f"padding={padding!r}")
+    x = float32_operand(x, "x", "winograd_conv2d",
+                        tf.errors.InvalidArgumentError)
+    w = float32_operand(w, "w", "winograd_conv2d",
+                        tf.errors.InvalidArgumentError)
     lib = _loader.load_op_library()
     if transformed_filter is None:
         transformed_filter = tf.zeros([0], tf.float32)

@@ -14,6 +14,8 @@ These ops are for inference: they have no gradient. Train with
 `BinaryDense` / `BinaryConv2D`, then `convert_for_inference`.
 """
 
+import numbers
+
 import tensorflow as tf
 
 from keras_cnnpractice.custom_ops import _loader
@@ -48,6 +50,12 @@ def bitpack(x, axis=-1, word_bits=32, name=None):
     """
     dtype = _word_dtype(word_bits)
     x = tf.convert_to_tensor(x)
+    rank = x.shape.rank
+    # (Rank 0 and unknown ranks are the op's to refuse.)
+    if not isinstance(axis, numbers.Integral) or (
+            rank and not -rank <= axis < rank):
+        raise ValueError(f"bitpack: axis must be an int in [-{rank}, {rank}) "
+                         f"for a rank-{rank} input. Received: axis={axis!r}")
     if x.dtype not in (tf.float32, tf.float16, tf.bfloat16):
         x = tf.cast(x, tf.float32)
     if axis not in (-1, x.shape.rank - 1):
@@ -68,6 +76,29 @@ def pack_conv_kernel(kernel, word_bits=32):
     return bitpack(tf.transpose(kernel, [3, 0, 1, 2]), word_bits=word_bits)
 
 
+def clear_bits_past(packed, length):
+    """`packed` with every bit past `length` in its last axis cleared.
+
+    `bitpack` leaves those bits 0; operands packed elsewhere may not, and
+    the XOR-popcount products would count them. int32/int64 words only
+    (anything else is passed through for the op to refuse).
+    """
+    packed = tf.convert_to_tensor(packed)
+    if (packed.dtype not in (tf.int32, tf.int64)
+            or not isinstance(length, numbers.Integral)):
+        return packed
+    bits = packed.dtype.size * 8
+    tail = length % bits
+    if tail == 0:
+        return packed
+    words = tf.shape(packed)[-1]
+    # -1 (all bits) for every word but the last, which keeps `tail` bits.
+    mask = tf.where(tf.range(words) < words - 1,
+                    tf.constant(-1, packed.dtype),
+                    tf.constant((1 << tail) - 1, packed.dtype))
+    return tf.bitwise.bitwise_and(packed, mask)
+
+
 def xnor_matmul(a, b, depth, name=None):
     """`sign(A) @ sign(B)^T` from packed rows, as float32.
 
@@ -75,7 +106,8 @@ def xnor_matmul(a, b, depth, name=None):
         a: `[m, words]` packed rows (`bitpack(A)`).
         b: `[n, words]` packed rows of the same dtype (`bitpack(B)`, or
             `pack_dense_kernel(kernel)` for a Dense kernel).
-        depth: the real row length before packing.
+        depth: the real row length before packing; bits past it in the
+            last word are ignored (cleared by `clear_bits_past`).
         name: optional op name.
 
     Returns:
@@ -86,7 +118,9 @@ def xnor_matmul(a, b, depth, name=None):
             not agree.
     """
     lib = _loader.load_op_library()
-    return lib.keras_cnn_practice_xnor_matmul(a, b, depth=depth, name=name)
+    return lib.keras_cnn_practice_xnor_matmul(
+        clear_bits_past(a, depth), clear_bits_past(b, depth), depth=depth,
+        name=name)
 
 
 def xnor_conv2d(x, filters, channels, strides=1, padding="SAME",
@@ -100,7 +134,8 @@ def xnor_conv2d(x, filters, channels, strides=1, padding="SAME",
         x: `[batch, height, width, words]` packed input (`bitpack(images)`).
         filters: `[out_channels, kh, kw, words]` packed filter of the same
             dtype (`pack_conv_kernel(kernel)`).
-        channels: the real number of input channels before packing.
+        channels: the real number of input channels before packing; bits
+            past it in each pixel's last word are ignored.
         strides, dilations: int or pair.
         padding: `"SAME"` or `"VALID"` (case-insensitive).
         data_format: only `"NHWC"`.
@@ -116,7 +151,8 @@ def xnor_conv2d(x, filters, channels, strides=1, padding="SAME",
     """
     lib = _loader.load_op_library()
     return lib.keras_cnn_practice_xnor_conv2d(
-        x, filters, channels=channels, data_format=data_format, name=name,
+        clear_bits_past(x, channels), clear_bits_past(filters, channels),
+        channels=channels, data_format=data_format, name=name,
         **conv_attrs(strides, padding, dilations))
 
 

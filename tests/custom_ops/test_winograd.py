@@ -215,7 +215,8 @@ K = np.zeros((3, 3, 4, 2), np.float32)
      r"Received: data_format='NCHW'"),
     (lambda: winograd.winograd_conv2d(X, np.zeros((5, 5, 4, 2), np.float32)),
      r"3x3 filter.*Received filter shape: \[5,5,4,2\]"),
-    (lambda: winograd.winograd_filter_transform(np.zeros((3, 2, 4, 2))),
+    (lambda: winograd.winograd_filter_transform(
+        np.zeros((3, 2, 4, 2), np.float32)),
      r"Received filter shape: \[3,2,4,2\]"),
     (lambda: winograd.winograd_conv2d(X[0], K),
      r"rank 4.*Received input shape: \[5,5,4\]"),
@@ -227,7 +228,9 @@ K = np.zeros((3, 3, 4, 2), np.float32)
     (lambda: winograd.winograd_conv2d(X[:, :2, :], K, "VALID"),
      r"at least 3x3.*Received input shape: \[1,2,5,4\]"),
     (lambda: winograd.winograd_conv2d(tf.constant(X, tf.float64), K),
-     r"double"),
+     r"Received: x.dtype=float64"),
+    (lambda: winograd.winograd_filter_transform(np.zeros((3, 3, 4, 2))),
+     r"Received: w.dtype=float64"),
     (lambda: winograd.winograd_conv2d(X, K, strides=2),
      r"supports strides=1 only .*im2col_conv2d or fft_conv2d.*Received: "
      r"strides=2"),

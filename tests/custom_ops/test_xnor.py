@@ -172,3 +172,31 @@ def test_bad_arguments_raise_invalid_argument():
             call()
     with pytest.raises(ValueError, match="word_bits must be 32 or 64"):
         xnor.bitpack(tf.ones([3]), word_bits=16)
+
+
+@pytest.mark.parametrize("word_bits", [32, 64])
+def test_bits_past_the_depth_are_ignored(word_bits):
+    # Operands packed elsewhere may carry set bits past `depth` / `channels`
+    # in their last word: the products count only the real ones.
+    rng = np.random.default_rng(7)
+    a = rng.choice([-1.0, 1.0], (5, 33)).astype("float32")
+    b = rng.choice([-1.0, 1.0], (4, 33)).astype("float32")
+    garbage = np.zeros(2, f"int{word_bits}") if word_bits == 32 else (
+        np.zeros(1, "int64"))
+    garbage[-1] = np.array(-1 << 33 % word_bits, f"int{word_bits}")
+    pa = xnor.bitpack(a, word_bits=word_bits) | garbage
+    pb = xnor.bitpack(b, word_bits=word_bits) | garbage
+    np.testing.assert_array_equal(xnor.xnor_matmul(pa, pb, 33), a @ b.T)
+    x = rng.choice([-1.0, 1.0], (2, 6, 7, 33)).astype("float32")
+    f = rng.choice([-1.0, 1.0], (3, 3, 3, 33)).astype("float32")
+    want, _, _ = ref.sign_conv2d(x, f, (1, 1), (1, 1), "SAME")
+    px = xnor.bitpack(x, word_bits=word_bits) | garbage
+    pf = xnor.bitpack(f, word_bits=word_bits) | garbage
+    np.testing.assert_array_equal(xnor.xnor_conv2d(px, pf, 33), want)
+
+
+def test_bitpack_refuses_an_axis_out_of_range():
+    with pytest.raises(ValueError, match="axis=5"):
+        xnor.bitpack(tf.ones([1, 2, 3, 4]), axis=5)
+    with pytest.raises(ValueError, match="axis=-5"):
+        xnor.bitpack(tf.ones([1, 2, 3, 4]), axis=-5)
