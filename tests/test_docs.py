@@ -21,7 +21,11 @@ def test_there_are_pages_with_examples():
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
-def test_examples_run(page):
+def test_examples_run(page, tmp_path, monkeypatch):
+    # Files the examples write (exports, FastConv2D's measurements) go to
+    # a temporary folder.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KCP_CONV_CACHE", str(tmp_path / "conv_cache.json"))
     namespace = {"__name__": f"docs_{page.stem}"}
     for number, code in enumerate(blocks(page)):
         compiled = compile(code, f"{page.name} block {number}", "exec")
