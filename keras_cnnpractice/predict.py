@@ -7,6 +7,9 @@ probability of every class. Images are decoded with TensorFlow (PNG, JPEG,
 BMP, GIF), converted to the model's channel count and resized to its input
 size when they differ. An unreadable image is reported and skipped; the exit
 status is then 1.
+
+Load only SavedModels you trust: loading and calling one runs whatever
+TensorFlow ops it holds (file writes included).
 """
 
 import os
