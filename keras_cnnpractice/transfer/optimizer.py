@@ -20,8 +20,8 @@ import numbers
 import types
 
 import keras
+import tensorflow as tf
 from keras import ops
-from keras.src.optimizers.base_optimizer import clip_by_global_norm
 
 DEFAULT_MULTIPLIERS = {"frozen": 0.0, "pretrained": 0.01, "new": 0.1}
 
@@ -267,7 +267,7 @@ class LRMultiplierOptimizer(keras.optimizers.Optimizer):
         if self.loss_scale_factor is not None:
             grads = [g / self.loss_scale_factor for g in grads]
         if self._global_clipnorm:
-            grads = clip_by_global_norm(grads, self._global_clipnorm)
+            grads, _ = tf.clip_by_global_norm(grads, self._global_clipnorm)
         for group, optimizer in self._groups.inner.items():
             mine = [(g, v) for g, (_, v) in zip(grads, pairs)
                     if self._group_by_key[self._var_key(v)] == group]
