@@ -237,6 +237,28 @@ def check_initial_loss(model, data, num_classes=None, tolerance=0.25,
 _STOCHASTIC = re.compile(r"drop|stochasticdepth", re.IGNORECASE)
 
 
+def _layers_within(layer, seen=None):
+    """Every layer inside `layer`, depth first: a model's `layers`, and the
+    layers a layer holds in its public attributes (alone, or in lists,
+    tuples and dicts: wrapped layers, a block's convolutions)."""
+    import keras
+    seen = set() if seen is None else seen
+    children = list(getattr(layer, "layers", None) or [])
+    for name, value in vars(layer).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, dict):
+            value = list(value.values())
+        children += [v for v in (value if isinstance(value, (list, tuple))
+                                 else [value])
+                     if isinstance(v, keras.layers.Layer)]
+    for child in children:
+        if id(child) not in seen:
+            seen.add(id(child))
+            yield child
+            yield from _layers_within(child, seen)
+
+
 def unregularized_clone(model):
     """A copy of `model` with its weights and no regularization.
 
@@ -254,7 +276,7 @@ def unregularized_clone(model):
     for variable in clone.weights:
         if getattr(variable, "regularizer", None) is not None:
             variable.regularizer = None
-    for layer in clone._flatten_layers(include_self=False):
+    for layer in _layers_within(clone):
         if getattr(layer, "activity_regularizer", None) is not None:
             layer.activity_regularizer = None
         if isinstance(layer, keras.layers.GaussianNoise):

@@ -176,3 +176,24 @@ def test_bad_data(digits):
         overfit_tiny(model, digits, epochs=0)
     with pytest.raises(ValueError, match="learning_rate=-1"):
         overfit_tiny(model, digits, learning_rate=-1)
+
+
+def test_unregularized_clone_reaches_nested_layers(digits):
+    # A sub-model and a wrapper: their inner layers lose penalties and
+    # noise too (found through public attributes, not Keras internals).
+    from keras_cnnpractice.layers import DropConnect
+    inner = keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(32, activation="relu",
+                           activity_regularizer=keras.regularizers.L2(1.0)),
+        keras.layers.Dropout(0.9)], name="inner")
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)), keras.layers.Rescaling(1 / 255),
+        keras.layers.Flatten(), inner,
+        DropConnect(keras.layers.Dense(10), 0.5)])
+    model(digits[0])
+    assert float(sum(model.losses)) > 0
+    clone = unregularized_clone(model)
+    x, _ = digits
+    assert not clone.losses or float(sum(clone.losses)) == 0
+    np.testing.assert_allclose(clone(x, training=True), model(x), atol=1e-5)
