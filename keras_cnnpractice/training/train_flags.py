@@ -5,6 +5,8 @@ both import it, so the doctor takes exactly the flags of the run it
 diagnoses.
 """
 
+import math
+
 from absl import flags
 
 from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
@@ -70,8 +72,8 @@ flags.DEFINE_integer("steps_per_epoch", None,
 flags.DEFINE_integer("batch_size", _DEFAULTS.batch_size, "Global batch size.",
                      lower_bound=1)
 flags.DEFINE_float("learning_rate", _DEFAULTS.learning_rate,
-                   "Initial learning rate (cosine decay to 0 over the run).",
-                   lower_bound=0.0)
+                   "Initial learning rate, a finite number > 0 (cosine decay "
+                   "to 0 over the run).")
 flags.DEFINE_enum("lr_scaling", _DEFAULTS.lr_scaling, LR_SCALING,
                   "linear: the peak learning rate is --learning_rate * "
                   "--batch_size / --lr_reference_batch (Goyal et al. 2017's "
@@ -132,6 +134,14 @@ flags.DEFINE_float("cluster_timeout_s", _DEFAULTS.cluster_timeout_s,
                    lower_bound=0.001)
 
 
+def check_learning_rate(value):
+    """Raises `ValueError` unless `value` is a finite number > 0 (NaN and
+    infinity would train on garbage; 0 or less would not train at all)."""
+    if not (value is not None and math.isfinite(value) and value > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0. "
+                         f"Received: learning_rate={value}")
+
+
 def _validator(name, check):
     @flags.validator(name)
     def validate(value):
@@ -145,6 +155,7 @@ def _validator(name, check):
 _validator("dataset", parse_dataset_spec)
 _validator("classes", parse_classes)
 _validator("weights_format", parse_weights_format)
+_validator("learning_rate", check_learning_rate)
 
 
 @flags.validator("cache")
