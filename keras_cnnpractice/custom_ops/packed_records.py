@@ -36,13 +36,16 @@ def read_packed_records(index, info, name=None):
 
     Returns:
         `(images, labels)`: uint8 `(len(index), h, w, c)` and int32
-        `(len(index),)`.
+        `(len(index),)`, every label in `[0, len(info.class_names))`.
 
     Raises:
         ValueError: `info` is not a raw pack.
-        tf.errors.InvalidArgumentError: a record number out of range, or a
-            shard that cannot be read or is shorter than the index says
-            (the message names it).
+        tf.errors.InvalidArgumentError: a record number out of range, sizes
+            that overflow int64, a shard that is not a regular file, cannot
+            be read or is shorter than the index says, or a label outside
+            the pack's classes (the message names the shard and the
+            value). The labels are checked here, in the op, because it
+            holds each batch's labels anyway: one comparison per record.
     """
     check_raw_pack(info)
     lib = _loader.load_op_library()
@@ -50,5 +53,5 @@ def read_packed_records(index, info, name=None):
         tf.cast(index, tf.int64),
         paths=[os.path.abspath(p) for p in info.shard_paths()],
         counts=[s["count"] for s in info.shards], shape=list(info.shape),
-        name=name)
+        num_classes=len(info.class_names), name=name)
     return images, labels

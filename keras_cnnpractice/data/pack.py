@@ -21,14 +21,16 @@ shape: without `--size` every image must already have the same size; with
 `--size S`, `--resize short_side` (default) cuts the central square of each
 image's short side and scales it to S x S, `--resize exact` scales height
 and width to S independently (the aspect ratio is lost). Undecodable files
-are skipped, counted, logged and listed in `index.json` and `skipped.txt`.
+are skipped, counted, logged and listed in `index.json` and `skipped.jsonl`
+(one JSON object `{"path": ..., "reason": ...}` a line).
 See `keras_cnnpractice.data.packed` for the layout; read a pack with
 `keras_cnnpractice.data.packed(OUT_DIR)`.
 
 Everything is written into a hidden folder beside OUT_DIR
 (`.NAME.partial-PID`), and that folder is renamed to OUT_DIR only once the
 index is written: an interrupted run leaves no OUT_DIR (and the hidden
-folder, if the process was killed, is removed by the next run). Running
+folder, if the process was killed, is removed by the next run, even one
+that finds OUT_DIR complete and does nothing else). Running
 again with the same SOURCE and flags finds OUT_DIR complete, with the same
 arguments and an unchanged source (same file names, sizes and modification
 times), and does nothing. If OUT_DIR holds a pack made with other

@@ -6,7 +6,8 @@ A pack (written by `python -m keras_cnnpractice.data.pack`) is a folder:
       index.json           what is in the shards; written last
       shard-00000.raw      (or .tfrecord) records, in the source's order
       shard-00001.raw
-      skipped.txt          only when source files were skipped
+      skipped.jsonl        only when source files were skipped: one JSON
+                           object {"path": ..., "reason": ...} a line
 
 Raw shards are fixed-size records with nothing between them and no file
 header: bytes 0-3 the label (int32, little-endian), then the pixels (uint8,
@@ -18,6 +19,19 @@ bytes), `label` (int64) and `shape` (int64 `[h, w, c]`).
 names, one entry per shard (file name, record count, size in bytes,
 SHA-256), the pack's arguments, a fingerprint of the source and the
 skipped-files report.
+
+A reader trusts nothing in a pack: `packed_info` refuses an index whose
+sizes do not fit the readers' 64-bit arithmetic, whose shard names are not
+plain file names inside the pack's folder, or whose counts do not add up,
+before any shard is opened; shards are opened only when they are regular
+files (a FIFO or a device could block or never end); and every label is
+checked against the number of classes, so a label no model output can
+match fails naming the label instead of failing inside a loss. Labels are
+checked where the bytes pass anyway: in the checksum pass of `verify`
+(one strided comparison per block, so a crafted pack fails at open, as a
+`ValueError`), in the batch reader's op (one comparison per record read),
+and by an assertion in the per-example parser (for `verify="none"` and
+`"background"`).
 """
 
 import dataclasses
@@ -25,6 +39,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import threading
 
 INDEX_NAME = "index.json"
@@ -34,6 +49,9 @@ SHARD_SUFFIX = {"raw": ".raw", "tfrecord": ".tfrecord"}
 LABEL_BYTES = 4
 VERIFY_MODES = ("open", "background", "none")
 SHUFFLE_BUFFER_BYTES = 256 << 20
+INT64_MAX = (1 << 63) - 1
+# The per-example parser cuts a record with int32 offsets.
+MAX_RECORD_BYTES = (1 << 31) - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,64 +107,164 @@ def packed_info(directory):
 
     Raises:
         ValueError: no index (not a pack, or packing did not finish) or an
-            inconsistent one.
+            inconsistent one: sizes that overflow 64 bits, a shard name
+            that is not a plain file name inside `directory`, counts that
+            do not add up (the one-line message names the value).
     """
     directory = os.fspath(directory)
+    index = _read_index(directory)
+    try:
+        _check_header(index)
+        shape = _check_shape(index["shape"])
+        record_bytes = LABEL_BYTES + shape[0] * shape[1] * shape[2]
+        shards = _check_shards(directory, index, record_bytes)
+        info = PackedInfo(
+            directory=directory, format=index["format"], shape=shape,
+            num_examples=index["num_examples"],
+            class_names=_check_class_names(index["class_names"]),
+            shards=shards, args=dict(index["args"]),
+            source_fingerprint=str(index["source_fingerprint"]),
+            skipped=tuple((s["path"], s["reason"])
+                          for s in index["skipped"]))
+    except _IndexError as err:
+        raise _bad_index(directory, str(err)) from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise _bad_index(directory, f"{type(err).__name__}: {err}") from err
+    return info
+
+
+class _IndexError(ValueError):
+    """One inconsistency of an index, reported by `packed_info`."""
+
+
+def _read_index(directory):
+    """The parsed `index.json` of `directory`."""
     path = os.path.join(directory, INDEX_NAME)
     try:
         with open(path) as f:
-            index = json.load(f)
+            return json.load(f)
     except FileNotFoundError:
         raise ValueError(f"No {INDEX_NAME} in {directory}: it is not a pack, "
                          f"or packing it did not finish. Received: "
                          f"directory={directory!r}") from None
     except (OSError, ValueError) as err:
         raise _bad_index(directory, f"unreadable: {err}") from err
-    try:
-        if index.get("format_version") != FORMAT_VERSION:
-            raise _bad_index(directory, f"format_version "
-                             f"{index.get('format_version')!r}, this reader "
-                             f"knows {FORMAT_VERSION}")
-        if index.get("complete") is not True:
-            raise _bad_index(directory, "not marked complete")
-        info = PackedInfo(
-            directory=directory, format=index["format"],
-            shape=tuple(int(d) for d in index["shape"]),
-            num_examples=int(index["num_examples"]),
-            class_names=tuple(index["class_names"]),
-            shards=tuple(dict(s) for s in index["shards"]),
-            args=dict(index["args"]),
-            source_fingerprint=str(index["source_fingerprint"]),
-            skipped=tuple((s["path"], s["reason"])
-                          for s in index["skipped"]))
-    except (KeyError, TypeError, ValueError) as err:
-        if isinstance(err, ValueError) and INDEX_NAME in str(err):
-            raise
-        raise _bad_index(directory, f"{type(err).__name__}: {err}") from err
-    if info.format not in FORMATS or len(info.shape) != 3:
-        raise _bad_index(directory, f"format {info.format!r}, shape "
-                         f"{info.shape}")
-    if sum(s["count"] for s in info.shards) != info.num_examples:
-        raise _bad_index(directory, "shard counts do not add up to "
-                         "num_examples")
-    if info.format == "raw" and any(
-            s["bytes"] != s["count"] * info.record_bytes for s in info.shards):
-        raise _bad_index(directory, "a shard's size is not its count times "
-                         "the record size")
-    return info
+
+
+def _check_header(index):
+    if not isinstance(index, dict):
+        raise _IndexError(f"not a JSON object: {type(index).__name__}")
+    if index.get("format_version") != FORMAT_VERSION:
+        raise _IndexError(f"format_version {index.get('format_version')!r}, "
+                          f"this reader knows {FORMAT_VERSION}")
+    if index.get("complete") is not True:
+        raise _IndexError("not marked complete")
+    if index.get("format") not in FORMATS:
+        raise _IndexError(f"format {index.get('format')!r}")
+
+
+def _integer(name, value, low=0, high=INT64_MAX):
+    """`value` when it is an integer in `[low, high]`, else an error
+    naming it (JSON floats and booleans are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, int) \
+            or not low <= value <= high:
+        raise _IndexError(f"{name} must be an integer in [{low}, {high}]. "
+                          f"Received: {name}={value!r}")
+    return value
+
+
+def _check_shape(shape):
+    """`(h, w, c)`, each at least 1, a record of at most
+    `MAX_RECORD_BYTES` (multiplied in Python's exact integers)."""
+    if not isinstance(shape, list) or len(shape) != 3:
+        raise _IndexError(f"shape must be [height, width, channels]. "
+                          f"Received: shape={shape!r}")
+    shape = tuple(_integer("shape", d, low=1) for d in shape)
+    if LABEL_BYTES + shape[0] * shape[1] * shape[2] > MAX_RECORD_BYTES:
+        raise _IndexError(f"shape {list(shape)} makes records larger than "
+                          f"{MAX_RECORD_BYTES} bytes. Received: "
+                          f"shape={list(shape)}")
+    return shape
+
+
+def _check_class_names(names):
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) for n in names):
+        raise _IndexError(f"class_names must be a non-empty list of "
+                          f"strings. Received: class_names={names!r}")
+    return tuple(names)
+
+
+def _check_shards(directory, index, record_bytes):
+    """The shard entries as dicts, each with a safe file name and sizes
+    that fit int64; their counts add up to `num_examples`."""
+    shards = index["shards"]
+    if not isinstance(shards, list) or not shards:
+        raise _IndexError(f"shards must be a non-empty list. Received: "
+                          f"shards={shards!r}")
+    total = _integer("num_examples", index["num_examples"],
+                     high=INT64_MAX // record_bytes)
+    checked = [_check_shard(directory, s, record_bytes, index["format"])
+               for s in shards]
+    if sum(s["count"] for s in checked) != total:
+        raise _IndexError(f"shard counts add up to "
+                          f"{sum(s['count'] for s in checked)}, not "
+                          f"num_examples={total}")
+    return tuple(checked)
+
+
+def _check_shard(directory, shard, record_bytes, fmt):
+    if not isinstance(shard, dict):
+        raise _IndexError(f"a shard entry must be an object. Received: "
+                          f"{shard!r}")
+    shard = dict(shard)
+    _check_shard_name(directory, shard["file"])
+    count = _integer("count", shard["count"],
+                     high=INT64_MAX // record_bytes)
+    size = _integer("bytes", shard["bytes"])
+    if fmt == "raw" and size != count * record_bytes:
+        raise _IndexError(f"shard {shard['file']!r} has bytes={size}, not "
+                          f"its count times the record size "
+                          f"({count} x {record_bytes})")
+    if not isinstance(shard["sha256"], str):
+        raise _IndexError(f"sha256 must be a string. Received: "
+                          f"sha256={shard['sha256']!r}")
+    return shard
+
+
+def _check_shard_name(directory, name):
+    """Checks that a shard's `name` is a plain file name that stays inside
+    `directory` once symbolic links are resolved (no separator, no `..`,
+    not absolute), so an index can never make a reader open another
+    file."""
+    if not isinstance(name, str) or name in ("", ".", "..") \
+            or "\0" in name or "/" in name or os.sep in name \
+            or (os.altsep and os.altsep in name) or os.path.isabs(name):
+        raise _IndexError(f"shard file names must be plain file names in "
+                          f"the pack's folder. Received: file={name!r}")
+    folder = os.path.realpath(directory)
+    if os.path.dirname(os.path.realpath(os.path.join(folder, name))) \
+            != folder:
+        raise _IndexError(f"shard file {name!r} is a link that leads out "
+                          f"of the pack's folder. Received: file={name!r}")
 
 
 def check_shard_sizes(info):
-    """Checks that every shard exists with the size the index gives.
+    """Checks that every shard is a regular file with the size the index
+    gives.
 
     Raises:
-        ValueError: naming the first missing or wrongly sized shard.
+        ValueError: naming the first missing, special (a FIFO, a device, a
+            folder) or wrongly sized shard.
     """
     for shard, path in zip(info.shards, info.shard_paths()):
         try:
-            size = os.stat(path).st_size
+            st = os.stat(path)
         except OSError as err:
             raise _unreadable(path, err) from err
+        if not stat.S_ISREG(st.st_mode):
+            raise _not_regular(path)
+        size = st.st_size
         if size != shard["bytes"]:
             raise ValueError(f"Packed shard {path} has {size} bytes but the "
                              f"index says {shard['bytes']}: it is truncated "
@@ -157,32 +275,106 @@ def _unreadable(path, err):
     return ValueError(f"Packed shard {path} cannot be read: {err.strerror}")
 
 
-def file_sha256(path, chunk=1 << 22):
-    """SHA-256 of a file's bytes, as a hex string."""
+def _not_regular(path):
+    return ValueError(f"Packed shard {path} is not a regular file (a FIFO, "
+                      f"a device or a folder); pack the data again")
+
+
+def open_regular(path):
+    """Opens `path` for reading in binary mode only if it is a regular
+    file: the open itself does not wait (`O_NONBLOCK`, so a FIFO with no
+    writer cannot block it), then `fstat` decides.
+
+    Returns:
+        A binary file object, blocking again.
+
+    Raises:
+        ValueError: `path` is not a regular file.
+        OSError: it cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _not_regular(path)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def file_sha256(path, chunk=1 << 22, inspect=None):
+    """SHA-256 of a regular file's bytes, as a hex string.
+
+    Args:
+        path: the file.
+        chunk: bytes per read; every block but the last has this size.
+        inspect: optional callable `(offset, block)` given every block
+            read, so one pass can check more than the digest.
+
+    Raises:
+        ValueError: `path` is not a regular file.
+        OSError: it cannot be read.
+    """
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    offset = 0
+    with open_regular(path) as f:
         while True:
             block = f.read(chunk)
             if not block:
                 return digest.hexdigest()
+            if inspect is not None:
+                inspect(offset, block)
             digest.update(block)
+            offset += len(block)
+
+
+def _bad_labels(info, found):
+    """An `inspect` for `file_sha256` over a raw shard read in blocks of
+    whole records: appends `(record in the shard, label)` to `found` for
+    the first label of each block outside `[0, num_classes)`."""
+    import numpy as np
+    record, n = info.record_bytes, len(info.class_names)
+
+    def inspect(offset, block):
+        labels = np.ndarray((len(block) // record,), "<i4", block, 0,
+                            (record,))
+        bad = np.flatnonzero((labels < 0) | (labels >= n))
+        if bad.size:
+            found.append((offset // record + int(bad[0]),
+                          int(labels[bad[0]])))
+
+    return inspect
 
 
 def verify_shard(info, i):
-    """Checks shard `i`'s SHA-256 against the index.
+    """Checks shard `i`'s SHA-256 against the index and, for a raw pack,
+    its labels against the class count, in the same read.
 
     Raises:
-        ValueError: naming the shard, when it differs or cannot be read.
+        ValueError: naming the shard, when it differs, cannot be read, or
+            holds a label outside `[0, len(class_names))` (naming the
+            label).
     """
     shard, path = info.shards[i], info.shard_paths()[i]
+    found, inspect, chunk = [], None, 1 << 22
+    if info.format == "raw":
+        chunk = info.record_bytes * max(1, chunk // info.record_bytes)
+        inspect = _bad_labels(info, found)
     try:
-        actual = file_sha256(path)
+        actual = file_sha256(path, chunk, inspect)
     except OSError as err:
         raise _unreadable(path, err) from err
     if actual != shard["sha256"]:
         raise ValueError(f"Packed shard {path} is corrupt: its SHA-256 is "
                          f"{actual}, the index says {shard['sha256']}; "
                          f"pack the data again")
+    if found:
+        number = sum(s["count"] for s in info.shards[:i]) + found[0][0]
+        raise ValueError(f"Packed shard {path} holds a label outside [0, "
+                         f"{len(info.class_names)}) (the pack's classes) in "
+                         f"record {number}: the pack is corrupt; pack the "
+                         f"data again. Received: label={found[0][1]}")
 
 
 class _ShardVerifier:
@@ -216,6 +408,23 @@ class _ShardVerifier:
             raise ValueError(self._results[i])
 
 
+def _checked_label(label, info):
+    """`label` as int32, after asserting `0 <= label < num_classes`.
+
+    The assertion is a comparison per example, next to a parse that
+    already copies the whole record; checked before the cast, so a label
+    that wraps to a valid int32 is caught too."""
+    import tensorflow as tf
+    n = len(info.class_names)
+    valid = tf.logical_and(label >= 0, label < n)
+    check = tf.debugging.Assert(valid, [
+        f"A label of the pack {info.directory} is not in [0, {n}) (its "
+        f"{n} classes): the pack is corrupt; pack the data again. "
+        f"Received: label=", label])
+    with tf.control_dependencies([check]):
+        return tf.cast(label, tf.int32)
+
+
 def _parse_raw(info):
     import tensorflow as tf
     pixels = info.record_bytes - LABEL_BYTES
@@ -225,7 +434,7 @@ def _parse_raw(info):
                                  tf.int32, little_endian=True)[0]
         image = tf.io.decode_raw(tf.strings.substr(record, LABEL_BYTES,
                                                    pixels), tf.uint8)
-        return tf.reshape(image, info.shape), label
+        return tf.reshape(image, info.shape), _checked_label(label, info)
 
     return parse
 
@@ -239,7 +448,7 @@ def _parse_tfrecord(info):
         example = tf.io.parse_single_example(record, features)
         image = tf.io.decode_raw(example["image"], tf.uint8)
         return (tf.reshape(image, info.shape),
-                tf.cast(example["label"], tf.int32))
+                _checked_label(example["label"], info))
 
     return parse
 
@@ -262,9 +471,10 @@ def packed(directory, shuffle=False, seed=None, verify="open",
     `stat`, so a truncated shard is caught at once). Its SHA-256 is checked
     according to `verify`:
 
-    - `"open"` (default): all shards are hashed before this returns, so a
-      corrupt pack fails here, before any training step; it costs one
-      sequential read of the whole pack.
+    - `"open"` (default): all shards are hashed (and a raw pack's labels
+      checked against the class count, in the same read) before this
+      returns, so a corrupt pack fails here, before any training step; it
+      costs one sequential read of the whole pack.
     - `"background"`: a background thread hashes the shards while training
       starts, and the reader waits for a shard's verdict before reading its
       first record, so no record of a corrupt shard is ever produced: the
@@ -290,9 +500,13 @@ def packed(directory, shuffle=False, seed=None, verify="open",
         `build_pipeline` reads whole batches at once.
 
     Raises:
-        ValueError: no valid index, a bad argument, a missing or truncated
-            shard, or (with `verify="open"`) a shard whose checksum differs;
-            the message names the shard file.
+        ValueError: no valid index, a bad argument, a missing, special or
+            truncated shard, or (with `verify="open"`) a shard whose
+            checksum differs or, raw, that holds a label outside the
+            classes; the message names the shard file.
+        tf.errors.InvalidArgumentError: while iterating, a record whose
+            label is not in `[0, len(class_names))` (the message gives the
+            label).
     """
     import tensorflow as tf
     if verify not in VERIFY_MODES:

@@ -90,8 +90,11 @@ def packed_batches(directory, batch_size, shuffle=False, seed=None,
         A batched `tf.data.Dataset`.
 
     Raises:
-        ValueError: not a raw pack, a missing or truncated shard, or a bad
-            argument.
+        ValueError: not a raw pack, an invalid index, a missing, special or
+            truncated shard, or a bad argument.
+        tf.errors.InvalidArgumentError: while iterating, a label outside
+            the pack's classes or a shard changed since (the op checks
+            each record it reads; the message names the shard and value).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
             or batch_size < 1:

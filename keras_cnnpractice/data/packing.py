@@ -28,7 +28,7 @@ from keras_cnnpractice.data.packed import file_sha256
 from keras_cnnpractice.data.packed import packed_info
 
 SPLITS = ("train", "test")
-SKIPPED_NAME = "skipped.txt"
+SKIPPED_NAME = "skipped.jsonl"
 
 
 class _Source:
@@ -232,15 +232,28 @@ def _pid_alive(pid):
 
 
 def _remove_stale_partials(out_dir):
-    """Removes `.NAME.partial-PID` folders left by killed runs (their
-    process is gone) or by this process."""
+    """Removes the `.NAME.partial-PID` and `.NAME.old-PID` folders beside
+    `out_dir` left by killed runs (their process is gone) or by this
+    process; a live run's folders are left alone."""
     parent, name = os.path.split(out_dir)
-    prefix = f".{name}.partial-"
-    for entry in os.listdir(parent):
-        pid = entry[len(prefix):]
-        if entry.startswith(prefix) and pid.isdigit() and (
-                int(pid) == os.getpid() or not _pid_alive(int(pid))):
+    try:
+        entries = os.listdir(parent)
+    except FileNotFoundError:
+        return
+    for entry in entries:
+        pid = _leftover_pid(entry, name)
+        if pid is not None and (pid == os.getpid() or not _pid_alive(pid)):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+
+
+def _leftover_pid(entry, name):
+    """The PID in `.NAME.partial-PID` or `.NAME.old-PID`, else None."""
+    for kind in ("partial", "old"):
+        prefix = f".{name}.{kind}-"
+        pid = entry[len(prefix):]
+        if entry.startswith(prefix) and pid.isdigit():
+            return int(pid)
+    return None
 
 
 def _fsync_dir(path):
@@ -337,12 +350,12 @@ def pack_dataset(source, out_dir, size=None, resize="short_side", shard_mb=256,
             split or "train", "size": size,
             "resize": resize if size is not None else None,
             "format": format, "shard_mb": shard_mb}
+    _remove_stale_partials(out_dir)
     info = _existing(out_dir, args, src, overwrite)
     if info is not None:
         return info, True
     parent, name = os.path.split(out_dir)
     os.makedirs(parent, exist_ok=True)
-    _remove_stale_partials(out_dir)
     tmp = os.path.join(parent, f".{name}.partial-{os.getpid()}")
     os.mkdir(tmp)
     try:
@@ -363,8 +376,17 @@ def pack_dataset(source, out_dir, size=None, resize="short_side", shard_mb=256,
     return packed_info(out_dir), False
 
 
+def _write_skipped(path, skipped):
+    """Writes the skipped-files report: one JSON object `{"path",
+    "reason"}` a line, ASCII-only, so no character of a file name (a tab,
+    a newline, U+2028, an undecodable byte) can break or forge a line."""
+    with open(path, "x", encoding="ascii") as f:
+        f.writelines(json.dumps({"path": p, "reason": r}) + "\n"
+                     for p, r in skipped)
+
+
 def _write(src, tmp, args, size, resize, shard_mb, workers, fmt):
-    """Decodes `src` and writes shards, `skipped.txt` and the index into
+    """Decodes `src` and writes shards, `skipped.jsonl` and the index into
     `tmp`; returns the index."""
     writer = shape = None
     for image, label, where in src.examples(size, resize, workers):
@@ -388,8 +410,7 @@ def _write(src, tmp, args, size, resize, shard_mb, workers, fmt):
                             if skipped else ""))
     shards = writer.finish()
     if skipped:
-        with open(os.path.join(tmp, SKIPPED_NAME), "x") as f:
-            f.writelines(f"{p}\t{r}\n" for p, r in skipped)
+        _write_skipped(os.path.join(tmp, SKIPPED_NAME), skipped)
     index = {
         "format_version": FORMAT_VERSION,
         "complete": True,

@@ -72,10 +72,13 @@ def test_raw_pack_holds_the_decoded_pixels(folder, tmp_path):
     assert [s["count"] for s in info.shards] == [5, 5, 4]
     assert sorted(os.listdir(out)) == ["index.json", "shard-00000.raw",
                                        "shard-00001.raw", "shard-00002.raw",
-                                       "skipped.txt"]
+                                       "skipped.jsonl"]
     assert [p for p, _ in info.skipped] == ["ant/r_empty.png",
                                             "bee/r_text.jpg"]
-    assert (out / "skipped.txt").read_text().startswith("ant/r_empty.png\t")
+    report = [json.loads(line) for line in
+              (out / "skipped.jsonl").read_text().splitlines()]
+    assert [e["path"] for e in report] == ["ant/r_empty.png",
+                                           "bee/r_text.jpg"]
     # The layout, read with numpy: int32 little-endian label, HWC pixels.
     raw = b"".join(shard_bytes(out).values())
     records = np.frombuffer(raw, np.uint8).reshape(14, 4 + 16 * 16 * 3)
