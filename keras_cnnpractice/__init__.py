@@ -6,7 +6,8 @@ command's `--help` starts without it.
 
 Keras classes are registered for `keras.saving.load_model` after this one
 import: the modules that register them are imported as soon as Keras is
-(now, if it already is; else right after `import keras` completes), so a
+(now, if it already is; else right after `import keras` completes, or once
+the module of this package that imported Keras has finished), so a
 `.keras` file holding this package's layers, quantizers, constraints,
 ensembles or optimizers loads in a fresh process after
 `import keras_cnnpractice`.
@@ -50,28 +51,45 @@ def _register():
                       stacklevel=2)
 
 
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Finds `keras` through the other finders and runs `_register` once
-    its module has executed."""
+class _RegisterWithKeras(importlib.abc.MetaPathFinder):
+    """Runs `_register` once Keras is imported and no module of this
+    package is still executing (Keras imported from inside one of them
+    waits for the outermost to finish, so registration never meets a
+    half-initialized module)."""
+
+    def __init__(self):
+        self.depth = 0  # modules of this package (and keras) executing
+        self.pending = False
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
+        if fullname != "keras" and not fullname.startswith(__name__ + "."):
             return None
-        sys.meta_path.remove(self)  # once, and not for the lookup below
-        spec = importlib.util.find_spec("keras")
+        spec = None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None:
+                    break
         if spec is None or spec.loader is None:
             return spec
         exec_module = spec.loader.exec_module
 
-        def exec_then_register(module):
-            exec_module(module)
-            _register()
+        def exec_and_register(module):
+            self.depth += 1
+            try:
+                exec_module(module)
+            finally:
+                self.depth -= 1
+            self.pending |= fullname == "keras"
+            if self.pending and self.depth == 0 and self in sys.meta_path:
+                sys.meta_path.remove(self)
+                _register()
 
-        spec.loader.exec_module = exec_then_register
+        spec.loader.exec_module = exec_and_register
         return spec
 
 
 if "keras" in sys.modules:
     _register()
-elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterAfterKeras())
+elif not any(isinstance(f, _RegisterWithKeras) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterWithKeras())

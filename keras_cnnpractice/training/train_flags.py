@@ -6,6 +6,7 @@ diagnoses.
 """
 
 import math
+import os
 
 from absl import flags
 
@@ -142,6 +143,30 @@ def check_learning_rate(value):
                          f"Received: learning_rate={value}")
 
 
+def check_output_dir(path, flag):
+    """Raises `ValueError` unless `path` is, or can be made, a writable
+    directory: checked before training, so that nothing is trained for a
+    destination that cannot be written."""
+    if not path:
+        return
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise ValueError(f"--{flag} must be a directory, but {probe} is a "
+                         f"file. Received: {flag}={path!r}")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ValueError(f"--{flag}: {probe} is not writable. Received: "
+                         f"{flag}={path!r}")
+
+
+def check_init_from(path):
+    """Raises `ValueError` unless `path` (when given) exists."""
+    if path and not os.path.exists(path):
+        raise ValueError(f"--init_from: no such file or directory. "
+                         f"Received: init_from={path!r}")
+
+
 def _validator(name, check):
     @flags.validator(name)
     def validate(value):
@@ -156,6 +181,17 @@ _validator("dataset", parse_dataset_spec)
 _validator("classes", parse_classes)
 _validator("weights_format", parse_weights_format)
 _validator("learning_rate", check_learning_rate)
+_validator("model_dir", lambda path: check_output_dir(path, "model_dir"))
+_validator("export_dir", lambda path: check_output_dir(path, "export_dir"))
+_validator("init_from", check_init_from)
+
+
+@flags.multi_flags_validator(
+    ["new_head_classes", "init_from"],
+    message="--new_head_classes replaces the classifier of a pretrained "
+            "network: it needs --init_from")
+def _check_new_head(values):
+    return values["new_head_classes"] is None or bool(values["init_from"])
 
 
 @flags.validator("cache")
