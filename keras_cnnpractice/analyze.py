@@ -18,6 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from keras_cnnpractice._cli import flags_parser  # noqa: E402
+
 flags.DEFINE_list("input_shape", None, "height,width,channels (default: the "
                   "network's native input).")
 flags.DEFINE_integer("num_classes", None, "Classes (default: the network's).",
@@ -76,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("analyze"))

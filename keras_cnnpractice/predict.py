@@ -20,6 +20,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
+from keras_cnnpractice._cli import first_line  # noqa: E402
+from keras_cnnpractice._cli import flags_parser  # noqa: E402
+
 flags.DEFINE_string("saved_model", None, "SavedModel directory (train.py's "
                     "--export_dir).", required=True)
 FLAGS = flags.FLAGS
@@ -53,16 +56,19 @@ def main(argv):
         signature, spec = _load(FLAGS.saved_model)
     except (OSError, ValueError, tf.errors.OpError) as err:
         print(f"predict: error: cannot load SavedModel {FLAGS.saved_model}: "
-              f"{err}", file=sys.stderr)
+              f"{first_line(err)}", file=sys.stderr)
         return 2
     failed = 0
     for path in images:
+        if not os.path.isfile(path):
+            print(f"predict: skipping {path}: no such file", file=sys.stderr)
+            failed += 1
+            continue
         try:
             batch = _read_image(path, spec)[tf.newaxis]
         except (tf.errors.OpError, ValueError) as err:
-            message = getattr(err, "message", str(err)).splitlines()[0]
-            print(f"predict: skipping {path}: cannot decode image ({message})",
-                  file=sys.stderr)
+            print(f"predict: skipping {path}: cannot decode image "
+                  f"({first_line(err)})", file=sys.stderr)
             failed += 1
             continue
         (probs,) = signature(batch).values()
@@ -74,4 +80,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=flags_parser("predict"))
