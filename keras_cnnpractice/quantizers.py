@@ -98,10 +98,12 @@ class Quantizer:
 
     `bits` is the width of the values it produces, read by
     `keras_cnnpractice.analysis.summarize` for the memory of quantized
-    weights.
+    weights. `supports_jit` is False for quantizers that run a compiled op
+    of this package, which XLA cannot compile.
     """
 
     bits = None
+    supports_jit = True
 
     def __call__(self, x):
         raise NotImplementedError
@@ -155,6 +157,8 @@ class ApproxSign(Quantizer):
 class FixedPoint(Quantizer):
     """`fixed_point` as an object (fresh random bits per call)."""
 
+    supports_jit = False  # the compiled StochasticRound op
+
     def __init__(self, word_bits=16, frac_bits=14, rounding="stochastic"):
         check_rounding(rounding)
         self.word_bits, self.frac_bits, self.rounding = word_bits, frac_bits, rounding
@@ -171,6 +175,8 @@ class FixedPoint(Quantizer):
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
 class DynamicFixedPoint(Quantizer):
     """`dynamic_fixed_point` as an object."""
+
+    supports_jit = False  # the compiled StochasticRound op
 
     def __init__(self, word_bits=16, rounding="nearest"):
         check_rounding(rounding)

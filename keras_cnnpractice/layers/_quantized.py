@@ -11,6 +11,11 @@ class QuantizersMixin:
     def _set_quantizers(self, input_quantizer, kernel_quantizer):
         self.input_quantizer = quantizers.get(input_quantizer)
         self.kernel_quantizer = quantizers.get(kernel_quantizer)
+        # Keras leaves XLA off for a model holding a layer whose quantizer
+        # runs a compiled op (instead of failing in the XLA compiler).
+        self.supports_jit = all(
+            getattr(q, "supports_jit", True)
+            for q in (self.input_quantizer, self.kernel_quantizer))
 
     def _quantized(self, inputs, kernel):
         if self.input_quantizer is not None:

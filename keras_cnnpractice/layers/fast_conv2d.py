@@ -121,6 +121,10 @@ class FastConv2D(keras.layers.Conv2D):
                              f"portable={portable!r}")
         self.algorithm = algorithm
         self.portable = portable
+        # im2col and Winograd are compiled ops without an XLA kernel ("auto"
+        # may choose them): Keras then leaves XLA off for the model, where
+        # it would fail. "native" and "fft" (tf.signal) compile.
+        self.supports_jit = algorithm in ("native", "fft")
         self.chosen_algorithm = None if algorithm == _AUTO else algorithm
         self.chosen_algorithms = {}
 

@@ -35,6 +35,7 @@ class XnorConv2D(XnorLayerBase):
     def __init__(self, filters, kernel_size, strides=1, padding="valid",
                  dilation_rate=1, **kwargs):
         super().__init__(filters, **kwargs)
+        self.supports_jit = False  # compiled XNOR ops: no XLA kernel
         self.filters = filters
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.strides = pair(strides, "strides")

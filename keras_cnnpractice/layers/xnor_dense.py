@@ -34,6 +34,7 @@ class XnorDense(XnorLayerBase):
 
     def __init__(self, units, **kwargs):
         super().__init__(units, **kwargs)
+        self.supports_jit = False  # compiled XNOR ops: no XLA kernel
         self.units = units
 
     def build(self, input_shape):
