@@ -2,7 +2,9 @@
 
 from keras_cnnpractice.training.checkpoints import EpochCheckpoint
 from keras_cnnpractice.training.checkpoints import latest_checkpoint
+from keras_cnnpractice.training.checkpoints import nonfinite_variables
 from keras_cnnpractice.training.checkpoints import restore_latest
+from keras_cnnpractice.training.checkpoints import restore_newest_good
 from keras_cnnpractice.training.curves import plot_training_curves
 from keras_cnnpractice.training.explosion_guard import ExplosionGuard
 from keras_cnnpractice.training.export import export_saved_model
@@ -14,5 +16,6 @@ from keras_cnnpractice.training.timing import EpochTimer
 
 __all__ = ["EpochCheckpoint", "EpochTimer", "ExplosionGuard", "add_l2",
            "check_initial_loss", "export_saved_model", "latest_checkpoint",
-           "overfit_tiny", "plot_training_curves", "restore_latest",
+           "nonfinite_variables", "overfit_tiny", "plot_training_curves",
+           "restore_latest", "restore_newest_good",
            "store_weights_in_fixed_point"]

@@ -212,14 +212,54 @@ def restore_latest(model, directory):
     return 0
 
 
-def nonfinite_variables(model):
-    """Paths of `model`'s variables and its optimizer's that hold a NaN or
-    an infinity."""
-    optimizer = getattr(model, "optimizer", None)
+def nonfinite_variables(model, optimizer=None):
+    """Paths of `model`'s variables and its optimizer's (`optimizer`, else
+    the model's own) that hold a NaN or an infinity."""
+    optimizer = optimizer or getattr(model, "optimizer", None)
     variables = list(model.weights) + list(
         optimizer.variables if optimizer is not None else [])
     return [v.path for v, value in zip(variables, map(np.asarray, variables))
             if value.dtype.kind in "fc" and not np.all(np.isfinite(value))]
+
+
+def restore_newest_good(checkpoint, manager, model, optimizer):
+    """`restore_latest` for TensorFlow checkpoints (the parameter-server
+    loop's `tf.train.CheckpointManager`).
+
+    Restores the newest of `manager.checkpoints` that reads back completely
+    (TensorFlow's bundle format checks a CRC32C per tensor, so truncated or
+    altered files fail) and leaves the model and optimizer finite. Each
+    newer one that does not is set aside: its `.index` and `.data-*` files
+    renamed `.corrupt`, one log line per file naming it and why.
+
+    Args:
+        checkpoint: the `tf.train.Checkpoint` tracking model and optimizer.
+        manager: the `tf.train.CheckpointManager` of `checkpoint`.
+        model: the Keras model.
+        optimizer: its optimizer.
+
+    Returns:
+        The restored checkpoint's prefix, or None when none is good.
+    """
+    import tensorflow as tf
+    for prefix in reversed(manager.checkpoints):
+        try:
+            checkpoint.restore(prefix).assert_existing_objects_matched()
+            bad = nonfinite_variables(model, optimizer)
+            problem = (f"non-finite values in {', '.join(bad[:3])}" if bad
+                       else None)
+        # (A truncated bundle raises IndexError: "Read less bytes than
+        # requested".)
+        except (tf.errors.OpError, ValueError, AssertionError, IndexError,
+                OSError) as err:
+            problem = first_line(err)
+        if problem is None:
+            return prefix
+        for path in sorted(pathlib.Path(prefix).parent.glob(
+                pathlib.Path(prefix).name + ".*")):
+            if CORRUPT_SUFFIX not in path.name:
+                set_aside(path, problem)
+    return None
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

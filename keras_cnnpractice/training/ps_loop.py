@@ -162,8 +162,7 @@ def train(config):
     model, optimizer, step, epoch, totals, checkpoint = _build(config, run)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints",
                                          max_to_keep=3)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint)
+    if training.restore_newest_good(checkpoint, manager, model, optimizer):
         print(f"Resuming from the checkpoint of epoch {int(epoch)} (step "
               f"{int(step)}) in {model_dir / 'checkpoints'}", flush=True)
     initial_epoch = int(epoch)
@@ -207,7 +206,12 @@ def train(config):
         loss_sum, correct, count = totals.numpy()
         val_loss, val_accuracy = _evaluate(model, run.test_ds)
         epoch.assign(done + 1)
-        manager.save(checkpoint_number=done + 1)
+        nonfinite = training.nonfinite_variables(model, optimizer)
+        if nonfinite:  # never a resume point
+            print(f"Epoch {done + 1} not checkpointed: non-finite values in "
+                  f"{', '.join(nonfinite[:3])}", flush=True)
+        else:
+            manager.save(checkpoint_number=done + 1)
         epoch_seconds.append(time.perf_counter() - start)
         row = {"epoch": done, "accuracy": correct / count,
                "loss": loss_sum / count, "val_accuracy": val_accuracy,
