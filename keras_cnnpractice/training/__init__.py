@@ -2,6 +2,7 @@
 
 from keras_cnnpractice.training.checkpoints import EpochCheckpoint
 from keras_cnnpractice.training.checkpoints import latest_checkpoint
+from keras_cnnpractice.training.checkpoints import newest_good_checkpoint
 from keras_cnnpractice.training.checkpoints import nonfinite_variables
 from keras_cnnpractice.training.checkpoints import restore_latest
 from keras_cnnpractice.training.checkpoints import restore_newest_good
@@ -16,6 +17,6 @@ from keras_cnnpractice.training.timing import EpochTimer
 
 __all__ = ["EpochCheckpoint", "EpochTimer", "ExplosionGuard", "add_l2",
            "check_initial_loss", "export_saved_model", "latest_checkpoint",
-           "nonfinite_variables", "overfit_tiny", "plot_training_curves",
-           "restore_latest", "restore_newest_good",
+           "newest_good_checkpoint", "nonfinite_variables", "overfit_tiny",
+           "plot_training_curves", "restore_latest", "restore_newest_good",
            "store_weights_in_fixed_point"]

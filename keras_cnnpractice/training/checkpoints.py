@@ -187,6 +187,20 @@ def save_weights_atomic(model, path):
     os.replace(tmp, path)
 
 
+def newest_good_checkpoint(directory):
+    """`(epoch, path)` of the newest checkpoint in `directory` that
+    verifies, or `(0, None)`. Unlike `restore_latest`, it leaves the others
+    in place (each one skipped is logged): for reading another run's
+    checkpoints (`--init_from`) or deciding before a restore."""
+    for epoch, path in reversed(_checkpoints(directory)):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return epoch, path
+        logging.warning("Checkpoint %s does not verify: %s; skipped.", path,
+                        problem)
+    return 0, None
+
+
 def restore_latest(model, directory):
     """Loads the newest checkpoint in `directory` that verifies into a
     compiled `model`.

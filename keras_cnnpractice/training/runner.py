@@ -377,7 +377,8 @@ def _compiled_model(config, run, model_dir):
                           metrics=["accuracy"])
         elif transferring:
             if (config.transfer == "multistage"
-                    and not training.latest_checkpoint(checkpoint_dir)[1]):
+                    and not training.newest_good_checkpoint(
+                        checkpoint_dir)[1]):
                 epochs = transfer_run.train_new_head(
                     model, new_layers,
                     make_optimizer(config.optimizer, config.learning_rate),

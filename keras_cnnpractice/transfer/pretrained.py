@@ -17,7 +17,7 @@ import pathlib
 
 import keras
 
-from keras_cnnpractice.training.checkpoints import latest_checkpoint
+from keras_cnnpractice.training.checkpoints import newest_good_checkpoint
 
 
 def _flags_for(checkpoint):
@@ -95,9 +95,9 @@ def load_pretrained(path, num_classes=None, input_shape=None):
         if not (path / "flags.json").is_file():
             raise FileNotFoundError(f"{path} is not a train.py model_dir "
                                     "(no flags.json).")
-        _, checkpoint = latest_checkpoint(path / "checkpoints")
+        _, checkpoint = newest_good_checkpoint(path / "checkpoints")
         if checkpoint is None:
-            raise FileNotFoundError(f"No complete checkpoint "
+            raise FileNotFoundError(f"No complete checkpoint that verifies "
                                     f"(epoch-N.weights.h5) in "
                                     f"{path / 'checkpoints'}.")
         return load_pretrained(checkpoint, num_classes, input_shape)

@@ -10,6 +10,7 @@ import pytest
 
 from keras_cnnpractice.training import EpochCheckpoint
 from keras_cnnpractice.training import latest_checkpoint
+from keras_cnnpractice.training import newest_good_checkpoint
 from keras_cnnpractice.training import restore_latest
 from keras_cnnpractice.training.checkpoints import DIGEST_ATTR
 from keras_cnnpractice.training.checkpoints import checkpoint_problem
@@ -126,6 +127,17 @@ def test_truncated_newest_is_set_aside_and_previous_restored(tmp_path, caplog):
     again = tmp_path / "epoch-3.weights.h5.corrupt-1"
     assert again.read_bytes() == b"not hdf5"
     assert aside.read_bytes() == truncated
+
+
+def test_newest_good_checkpoint_skips_without_renaming(tmp_path):
+    # What --init_from reads in another run's folder: the newest checkpoint
+    # that verifies, leaving that run's files as they are.
+    _trained(tmp_path)
+    newest = tmp_path / "epoch-3.weights.h5"
+    newest.write_bytes(newest.read_bytes()[:100])
+    assert newest_good_checkpoint(tmp_path) == (
+        2, tmp_path / "epoch-2.weights.h5")
+    assert newest.exists() and not list(tmp_path.glob("*.corrupt"))
 
 
 def test_500_flipped_bytes_are_refused(tmp_path):
