@@ -34,4 +34,4 @@ bench: install
 	for script in benchmarks/[!_]*.py; do $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf build keras_cnnpractice/custom_ops/_cnnpractice_ops.so *.egg-info
+	rm -rf build keras_cnnpractice/custom_ops/_cnnpractice_ops*.so *.egg-info

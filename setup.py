@@ -6,7 +6,14 @@ the installed TensorFlow into keras_cnnpractice/custom_ops/_cnnpractice_ops.so.
 When `nvcc` is on PATH the `*.cu.cc` kernels are compiled too (sm_80 and
 sm_90, -DGOOGLE_CUDA=1) and linked in with the static CUDA runtime; without
 it, or with KCP_NO_CUDA=1, the library is CPU-only and the build says so.
-KCP_MARCH overrides the target CPU (default: native, the build machine).
+
+The CPU kernels are compiled once per instruction-set level (`ISA_LEVELS`:
+x86-64-v2 "generic", x86-64-v3 "avx2", x86-64-v4 + VPOPCNTDQ "avx512"),
+never for the build machine: `_cnnpractice_ops.so` is the generic one,
+`_cnnpractice_ops_avx2.so` and `_cnnpractice_ops_avx512.so` the others, and
+the loader picks the best one the running CPU supports (`KCP_ISA` forces a
+lower one). KCP_ISA_LEVELS=generic,avx512 (say) builds fewer levels, for a
+quicker local build; generic is always built.
 
 Build isolation must stay off: the op library has to be compiled against the
 very TensorFlow it will be loaded into.
@@ -25,6 +32,32 @@ ROOT = pathlib.Path(__file__).resolve().parent
 CC_DIR = ROOT / "keras_cnnpractice" / "custom_ops" / "cc"
 LIB_NAME = "keras_cnnpractice.custom_ops._cnnpractice_ops"
 CUDA_ARCHS = ("80", "90")
+# g++ flags of each instruction-set level; custom_ops/_loader.py holds the
+# CPU flags each needs and the file names.
+ISA_LEVELS = {
+    "generic": ["-march=x86-64-v2", "-mtune=generic"],
+    "avx2": ["-march=x86-64-v3", "-mtune=generic"],
+    "avx512": ["-march=x86-64-v4", "-mavx512vpopcntdq", "-mtune=generic"],
+}
+
+
+def _library_path(out, level):
+    """The library file of `level` beside the generic one, `out`."""
+    return out if level == "generic" else out.with_name(
+        f"{out.stem}_{level}{out.suffix}")
+
+
+def _levels():
+    wanted = os.environ.get("KCP_ISA_LEVELS")
+    if not wanted:
+        return list(ISA_LEVELS)
+    levels = [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = sorted(set(levels) - set(ISA_LEVELS))
+    if unknown:
+        raise RuntimeError(f"KCP_ISA_LEVELS: unknown levels {unknown}; "
+                           f"known: {', '.join(ISA_LEVELS)}")
+    return ["generic"] + [lv for lv in ISA_LEVELS if lv in levels
+                          and lv != "generic"]
 
 
 def _read_requirements():
@@ -51,6 +84,24 @@ class BuildOpLibrary(build_ext):
     def get_ext_filename(self, ext_name):
         return os.path.join(*ext_name.split(".")) + ".so"
 
+    def get_outputs(self):
+        return [str(_library_path(pathlib.Path(path), level))
+                for path in super().get_outputs() for level in _levels()]
+
+    def get_output_mapping(self):
+        """The build -> source-tree copies of `pip install -e`: every
+        level's library beside the generic one."""
+        return {str(_library_path(pathlib.Path(built), level)):
+                str(_library_path(pathlib.Path(inplace), level))
+                for built, inplace in super().get_output_mapping().items()
+                for level in _levels()}
+
+    def copy_extensions_to_source(self):
+        super().copy_extensions_to_source()
+        for built, inplace in self.get_output_mapping().items():
+            if built != inplace and pathlib.Path(built).is_file():
+                self.copy_file(built, inplace, level=self.verbose)
+
     def build_extension(self, ext):
         import tensorflow as tf  # the runtime TensorFlow, hence no isolation
 
@@ -59,7 +110,6 @@ class BuildOpLibrary(build_ext):
         obj_dir = pathlib.Path(self.build_temp) / "kcp_ops"
         obj_dir.mkdir(parents=True, exist_ok=True)
 
-        march = os.environ.get("KCP_MARCH", "native")
         nvcc = None if os.environ.get("KCP_NO_CUDA") else shutil.which("nvcc")
         # TensorFlow headers as system headers: their deprecation warnings
         # are not ours to fix.
@@ -71,22 +121,36 @@ class BuildOpLibrary(build_ext):
         cxx = os.environ.get("CXX", "g++")
         # -fno-trapping-math: nothing reads floating-point exception flags,
         # and without it g++ will not vectorize compare-and-select loops.
-        cxx_flags = ["-O3", f"-march={march}", "-fno-trapping-math", "-fPIC",
-                     "-Wall", "-Wno-sign-compare", "-I", str(CC_DIR / "kernels")]
+        cxx_flags = ["-O3", "-fno-trapping-math", "-fPIC", "-Wall",
+                     "-Wno-sign-compare", "-I", str(CC_DIR / "kernels")]
 
-        jobs = []
+        def obj_name(src, level=""):
+            stem = src.relative_to(CC_DIR).as_posix().replace("/", "_")
+            return obj_dir / (f"{stem}{'.' + level if level else ''}.o")
+
+        # Op registrations once (generic flags); kernels and the build
+        # report once per level.
+        shared, per_level, jobs = [], {lv: [] for lv in _levels()}, []
         for src in sorted(CC_DIR.rglob("*.cc")):
             if src.name.endswith(".cu.cc"):
                 continue
-            obj = obj_dir / (src.relative_to(CC_DIR).as_posix().replace("/", "_") + ".o")
-            jobs.append([cxx, "-c", str(src), "-o", str(obj), *cxx_flags,
-                         *tf_cflags, *defines])
+            if src.parent.name == "ops":
+                shared.append(str(obj_name(src)))
+                jobs.append([cxx, "-c", str(src), "-o", shared[-1],
+                             *cxx_flags, *ISA_LEVELS["generic"], *tf_cflags,
+                             *defines])
+                continue
+            for level in per_level:
+                per_level[level].append(str(obj_name(src, level)))
+                jobs.append([cxx, "-c", str(src), "-o", per_level[level][-1],
+                             *cxx_flags, *ISA_LEVELS[level], *tf_cflags,
+                             *defines, f'-DKCP_ISA="{level}"'])
         link_cuda = []
         if nvcc:
             gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHS]
             for src in sorted(CC_DIR.rglob("*.cu.cc")):
-                obj = obj_dir / (src.relative_to(CC_DIR).as_posix().replace("/", "_") + ".o")
-                jobs.append([nvcc, "-c", "-x", "cu", str(src), "-o", str(obj),
+                shared.append(str(obj_name(src)))
+                jobs.append([nvcc, "-c", "-x", "cu", str(src), "-o", shared[-1],
                              "-std=c++17", "-O3", "-DGOOGLE_CUDA=1",
                              "-Xcompiler", "-fPIC", *gencode,
                              "-I", str(CC_DIR / "kernels")])
@@ -94,24 +158,29 @@ class BuildOpLibrary(build_ext):
             link_cuda = [f"-L{cuda_lib}", "-l:libcudart_static.a", "-ldl",
                          "-lrt", "-lpthread"]
             print(f"[keras_cnnpractice] building with CUDA ({nvcc}, sm_"
-                  + ", sm_".join(CUDA_ARCHS) + ")")
+                  + ", sm_".join(CUDA_ARCHS) + "); the CUDA kernels run only "
+                  "where a GPU is present at run time")
         else:
             print("[keras_cnnpractice] nvcc not found (or KCP_NO_CUDA set): "
                   "building the op library CPU-only")
+        print("[keras_cnnpractice] CPU kernels for the levels: "
+              + ", ".join(per_level))
 
         def run(cmd):
             print("[keras_cnnpractice] " + " ".join(cmd[:4]))
             subprocess.run(cmd, check=True)
-            return cmd[cmd.index("-o") + 1]
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            objects = list(pool.map(run, jobs))
+            list(pool.map(run, jobs))
 
-        tmp = out.with_suffix(".so.tmp")
-        subprocess.run([cxx, "-shared", "-o", str(tmp), *objects,
-                        *tf.sysconfig.get_link_flags(), *link_cuda], check=True)
-        os.replace(tmp, out)
-        print(f"[keras_cnnpractice] wrote {out}")
+        for level, objects in per_level.items():
+            path = _library_path(out, level)
+            tmp = path.with_suffix(".so.tmp")
+            subprocess.run([cxx, "-shared", "-o", str(tmp), *objects, *shared,
+                            *tf.sysconfig.get_link_flags(), *link_cuda],
+                           check=True)
+            os.replace(tmp, path)
+            print(f"[keras_cnnpractice] wrote {path}")
 
 
 setup(

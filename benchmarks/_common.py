@@ -12,10 +12,15 @@ ROOT = RESULTS.parent.parent
 
 
 def machine():
-    """A short description of the machine the numbers come from."""
+    """A short description of the machine the numbers come from: CPU,
+    cores, its AVX-512 flags and the op library's instruction-set level
+    (the code path the compiled kernels ran)."""
     from keras_cnnpractice._machine import cpu_model
+    from keras_cnnpractice.custom_ops import _loader
+    flags = sorted(f for f in _loader.cpu_flags() if f.startswith("avx512"))
     return {"cpu": cpu_model(), "cores": os.cpu_count(),
-            "python": platform.python_version()}
+            "python": platform.python_version(), "avx512_flags": flags,
+            "op_library_isa": _loader.chosen_level()}
 
 
 def call_seconds(fn, repeats=15, warmup=3):
@@ -42,7 +47,9 @@ def write_results(name, payload, columns, rows, title):
     (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
     lines = [f"# {title}", "",
              f"Machine: {payload['machine']['cpu']}, "
-             f"{payload['machine']['cores']} cores", "",
+             f"{payload['machine']['cores']} cores, AVX-512 flags: "
+             f"{' '.join(payload['machine']['avx512_flags']) or 'none'}; "
+             f"op library level: {payload['machine']['op_library_isa']}", "",
              "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

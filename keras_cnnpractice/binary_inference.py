@@ -14,7 +14,7 @@ first layer of BinaryNet) and every other layer are copied unchanged.
 
 The SavedModel contains the custom ops, so whoever loads it must first
 load the op library: `keras_cnnpractice.custom_ops.load_op_library()` (or
-`tf.load_op_library(".../_cnnpractice_ops.so")`), then
+`tf.load_op_library(".../_cnnpractice_ops.so")`, the generic build), then
 `tf.saved_model.load(path)`.
 """
 

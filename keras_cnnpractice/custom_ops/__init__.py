@@ -1,4 +1,5 @@
-"""Custom TensorFlow ops compiled into `_cnnpractice_ops.so`.
+"""Custom TensorFlow ops compiled into `_cnnpractice_ops*.so` (one build
+per instruction-set level, chosen at load time: see `_loader`).
 
 The library is loaded lazily on first use; `OpLibraryError` says how to
 rebuild it when it is missing or stale.

@@ -15,6 +15,11 @@ except _loader.OpLibraryError as err:
 info = _loader.build_info()
 kernels = ("with CUDA kernels (sm_80, sm_90)" if info["cuda"]
            else "CPU-only (no nvcc at build time)")
-print(f"keras_cnnpractice op library {_loader.LIBRARY_PATH}: built for "
-      f"TensorFlow {info['tensorflow_version']}, {kernels}, XNOR popcount: "
-      f"{info['xnor_popcount']}")
+levels = ", ".join(level for level in _loader.ISA_LEVELS
+                   if _loader.library_path(level).is_file())
+print(f"keras_cnnpractice op library "
+      f"{_loader.library_path(_loader.chosen_level())}: built for "
+      f"TensorFlow {info['tensorflow_version']}, {kernels}, CPU kernels "
+      f"for {info['isa']} (built: {levels}; this CPU supports: "
+      f"{', '.join(_loader.supported_levels())}; {_loader.ISA_ENV} forces "
+      f"a lower one), XNOR popcount: {info['xnor_popcount']}")

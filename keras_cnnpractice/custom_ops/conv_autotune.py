@@ -68,7 +68,8 @@ def machine_key():
     """CPU model, GPUs, TensorFlow version and op library digest."""
     try:
         library = hashlib.sha256(
-            _loader.LIBRARY_PATH.read_bytes()).hexdigest()[:16]
+            _loader.library_path(_loader.chosen_level()).read_bytes()
+        ).hexdigest()[:16]
     except OSError:
         library = "missing"
     gpus = [tf.config.experimental.get_device_details(gpu).get(

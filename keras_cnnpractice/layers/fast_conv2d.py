@@ -65,7 +65,7 @@ class FastConv2D(keras.layers.Conv2D):
     inference, eager or in a `tf.function`, keep the chosen algorithm. With
     `portable=False` the SavedModel holds the custom op: whoever loads it
     must first call `keras_cnnpractice.custom_ops.load_op_library()` (or
-    `tf.load_op_library` on `_cnnpractice_ops.so`).
+    `tf.load_op_library` on any one of the `_cnnpractice_ops*.so` files).
 
     (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
     2015.)

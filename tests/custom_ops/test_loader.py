@@ -13,6 +13,7 @@ def test_compiled_library_is_loaded_and_matches_tensorflow():
     assert info["tensorflow_version"] == tf.__version__
     assert isinstance(info["cuda"], bool)
     assert info["xnor_popcount"] in ("avx2", "popcnt64")
+    assert info["isa"] == _loader.chosen_level()
 
 
 def test_missing_library_says_how_to_rebuild(tmp_path):
