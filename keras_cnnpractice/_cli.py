@@ -15,11 +15,35 @@ def first_line(err):
     return text.strip() or type(err).__name__
 
 
+HELP_FLAGS = ("-h", "--help", "-help", "--helpshort")
+
+
+def command_help(prog):
+    """The command's docstring (its `__main__` module's), then its own
+    flags -- every flag defined by this project's modules or the script,
+    none of absl's or TensorFlow's -- grouped by the module that defines
+    them, with their defaults and choices."""
+    main = sys.modules.get("__main__")
+    parts = [(getattr(main, "__doc__", None) or f"{prog}\n").rstrip()]
+    for module, defined in sorted(flags.FLAGS.flags_by_module_dict().items()):
+        name = module.rsplit("/", 1)[-1]
+        if not (module.startswith("keras_cnnpractice") or module in (
+                "__main__", sys.argv[0]) or name.endswith(".py")):
+            continue
+        if defined:
+            parts.append(flags.FLAGS.module_help(module))
+    return "\n\n".join(parts) + "\n"
+
+
 def flags_parser(prog):
     """An `absl.app.run(..., flags_parser=)` that reports a bad flag on one
-    line, `PROG: error: ...`, and exits with status 2."""
+    line, `PROG: error: ...`, and exits with status 2; `--help` prints the
+    command's own flags (`command_help`) and exits with status 0."""
 
     def parse(argv):
+        if any(arg in HELP_FLAGS for arg in argv[1:]):
+            sys.stdout.write(command_help(prog))
+            sys.exit(0)
         try:
             return flags.FLAGS(argv)
         except flags.Error as err:
