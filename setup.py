@@ -41,6 +41,11 @@ ISA_LEVELS = {
 }
 
 
+# Kernels without arithmetic worth vectorizing (file I/O): compiled once,
+# with the generic flags, and linked into every level.
+_ISA_FREE = {"read_packed_records_op.cc"}
+
+
 def _library_path(out, level):
     """The library file of `level` beside the generic one, `out`."""
     return out if level == "generic" else out.with_name(
@@ -128,13 +133,13 @@ class BuildOpLibrary(build_ext):
             stem = src.relative_to(CC_DIR).as_posix().replace("/", "_")
             return obj_dir / (f"{stem}{'.' + level if level else ''}.o")
 
-        # Op registrations once (generic flags); kernels and the build
-        # report once per level.
+        # Op registrations and I/O kernels once (generic flags); the other
+        # kernels and the build report once per level.
         shared, per_level, jobs = [], {lv: [] for lv in _levels()}, []
         for src in sorted(CC_DIR.rglob("*.cc")):
             if src.name.endswith(".cu.cc"):
                 continue
-            if src.parent.name == "ops":
+            if src.parent.name == "ops" or src.name in _ISA_FREE:
                 shared.append(str(obj_name(src)))
                 jobs.append([cxx, "-c", str(src), "-o", shared[-1],
                              *cxx_flags, *ISA_LEVELS["generic"], *tf_cflags,

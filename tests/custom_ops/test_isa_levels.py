@@ -78,10 +78,14 @@ def test_every_supported_level_computes_the_same():
     # The build makes every level; here, each one this CPU can run.
     assert set(levels) == set(_loader.supported_levels()), (
         "rebuild: some levels this CPU supports were not built")
+    # The best level is what every other test runs in-process; the lower
+    # ones each run the same checks in a child process.
+    best = _loader.chosen_level(forced="")
+    assert best == levels[0]
     running = {level: subprocess.Popen(
         [sys.executable, "-c", CHECK], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
-        env=dict(os.environ, KCP_ISA=level)) for level in levels}
+        env=dict(os.environ, KCP_ISA=level)) for level in levels[1:]}
     for level, process in running.items():
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, (level, err[-2000:])
