@@ -187,17 +187,26 @@ def save_weights_atomic(model, path):
     os.replace(tmp, path)
 
 
-def newest_good_checkpoint(directory):
+def newest_good_checkpoint(directory, set_bad_aside=False):
     """`(epoch, path)` of the newest checkpoint in `directory` that
-    verifies, or `(0, None)`. Unlike `restore_latest`, it leaves the others
-    in place (each one skipped is logged): for reading another run's
-    checkpoints (`--init_from`) or deciding before a restore."""
+    verifies, or `(0, None)`.
+
+    Args:
+        directory: the checkpoints' folder (need not exist).
+        set_bad_aside: whether newer checkpoints that do not verify are set
+            aside (`set_aside`: this run's own folder, as `restore_latest`
+            does) or left in place with a logged line (another run's
+            checkpoints, `--init_from`).
+    """
     for epoch, path in reversed(_checkpoints(directory)):
         problem = checkpoint_problem(path)
         if problem is None:
             return epoch, path
-        logging.warning("Checkpoint %s does not verify: %s; skipped.", path,
-                        problem)
+        if set_bad_aside:
+            set_aside(path, problem)
+        else:
+            logging.warning("Checkpoint %s does not verify: %s; skipped.",
+                            path, problem)
     return 0, None
 
 
@@ -216,14 +225,11 @@ def restore_latest(model, directory):
     Returns:
         The number of epochs that checkpoint completed (0 if none verifies).
     """
-    for epoch, path in reversed(_checkpoints(directory)):
-        problem = checkpoint_problem(path)
-        if problem is None:
-            model.optimizer.build(model.trainable_variables)
-            model.load_weights(path)
-            return epoch
-        set_aside(path, problem)
-    return 0
+    epoch, path = newest_good_checkpoint(directory, set_bad_aside=True)
+    if path is not None:
+        model.optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+    return epoch
 
 
 def nonfinite_variables(model, optimizer=None):

@@ -378,7 +378,7 @@ def _compiled_model(config, run, model_dir):
         elif transferring:
             if (config.transfer == "multistage"
                     and not training.newest_good_checkpoint(
-                        checkpoint_dir)[1]):
+                        checkpoint_dir, set_bad_aside=True)[1]):
                 epochs = transfer_run.train_new_head(
                     model, new_layers,
                     make_optimizer(config.optimizer, config.learning_rate),
