@@ -20,17 +20,27 @@ COMMANDS = {
 }
 
 
-def test_a_bad_flag_is_one_line_exit_2_in_every_command():
+def run_every_command(flag):
+    """`{prog: (returncode, stdout, stderr)}` of every command run with
+    `flag`, all at once (about one start-up's wait)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     running = {prog: subprocess.Popen(
-        [sys.executable, *args, "--no_such_flag=1"], cwd=REPO, env=env,
+        [sys.executable, *args, flag], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for prog, args in COMMANDS.items()}  # all at once: ~one start-up
+        for prog, args in COMMANDS.items()}
+    results = {}
     for prog, process in running.items():
-        _, stderr = process.communicate(timeout=300)
+        stdout, stderr = process.communicate(timeout=300)
+        results[prog] = (process.returncode, stdout, stderr)
+    return results
+
+
+def test_a_bad_flag_is_one_line_exit_2_in_every_command():
+    for prog, (returncode, _, stderr) in run_every_command(
+            "--no_such_flag=1").items():
         lines = [line for line in stderr.strip().splitlines()
                  if f"{prog}: error:" in line]
-        assert process.returncode == 2, (prog, stderr[-1500:])
+        assert returncode == 2, (prog, stderr[-1500:])
         assert len(lines) == 1 and "no_such_flag" in lines[0], (prog, stderr)
         assert "Traceback" not in stderr and "FATAL" not in stderr, prog
 
@@ -43,13 +53,8 @@ OWN_FLAG = {"train.py": "--strategy", "predict": "--saved_model",
 
 
 def test_help_lists_the_commands_own_flags_and_exits_0():
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    running = {prog: subprocess.Popen(
-        [sys.executable, *args, "--help"], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for prog, args in COMMANDS.items()}
-    for prog, process in running.items():
-        stdout, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, (prog, stderr[-1500:])
+    for prog, (returncode, stdout, stderr) in run_every_command(
+            "--help").items():
+        assert returncode == 0, (prog, stderr[-1500:])
         assert OWN_FLAG[prog] + ":" in stdout, (prog, stdout[-1500:])
         assert "--logtostderr" not in stdout and "--helpfull" not in stdout
