@@ -151,16 +151,23 @@ void SampleRow(const T* src, const Tap* rows, int row_step, const Tap* cols,
   }
 }
 
-template <typename T, int kChannels>
-void SampleRowDispatch(const T* src, const Tap* rows, int row_step,
-                       const Tap* cols, int64_t begin, int64_t end,
-                       const Params& p, float* out) {
-  if (p.fill == Fill::kConstant) {
-    SampleRow<T, kChannels, true>(src, rows, row_step, cols, begin, end, p,
-                                  out);
+// SampleRow for any channel count and fill mode (3 channels and the
+// constant fill have instantiations of their own).
+template <typename T>
+void SampleRows(const T* src, const Tap* rows, int row_step, const Tap* cols,
+                int64_t begin, int64_t end, const Params& p, float* out) {
+  if (begin >= end) return;
+  const bool constant = p.fill == Fill::kConstant;
+  if (p.channels == 3) {
+    constant ? SampleRow<T, 3, true>(src, rows, row_step, cols, begin, end,
+                                     p, out)
+             : SampleRow<T, 3, false>(src, rows, row_step, cols, begin, end,
+                                      p, out);
   } else {
-    SampleRow<T, kChannels, false>(src, rows, row_step, cols, begin, end, p,
-                                   out);
+    constant ? SampleRow<T, 0, true>(src, rows, row_step, cols, begin, end,
+                                     p, out)
+             : SampleRow<T, 0, false>(src, rows, row_step, cols, begin, end,
+                                      p, out);
   }
 }
 
@@ -213,9 +220,9 @@ struct InsideScratch {
 // pixel. The positions go through a loop of their own, which the compiler
 // vectorizes, and the reads through a second one.
 template <typename T, int kChannels>
-void InsideRow(const T* src, const float* m, float fy, int64_t begin,
-               int64_t end, const Params& p, InsideScratch* scratch,
-               float* out) {
+void InsideRowN(const T* src, const float* m, float fy, int64_t begin,
+                int64_t end, const Params& p, InsideScratch* scratch,
+                float* out) {
   const int64_t channels = kChannels > 0 ? kChannels : p.channels;
   const int64_t row_stride = p.in_w * channels;
   // The clamps only guard the reads: the positions are inside.
@@ -262,6 +269,15 @@ void InsideRow(const T* src, const float* m, float fy, int64_t begin,
       out[x * channels + k] = top + wv * (bottom - top);
     }
   }
+}
+
+template <typename T>
+void InsideRow(const T* src, const float* m, float fy, int64_t begin,
+               int64_t end, const Params& p, InsideScratch* scratch,
+               float* out) {
+  p.channels == 3
+      ? InsideRowN<T, 3>(src, m, fy, begin, end, p, scratch, out)
+      : InsideRowN<T, 0>(src, m, fy, begin, end, p, scratch, out);
 }
 
 // The taps of columns [begin, end) of any row, each through the fill mode.
@@ -363,6 +379,8 @@ inline void ColorRow(const Color color, bool clip, float low, float high,
   }
 }
 
+// T: the images' dtype (uint8 or float).
+template <typename T>
 class AffineResampleOp : public OpKernel {
  public:
   explicit AffineResampleOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
@@ -495,6 +513,7 @@ class AffineResampleOp : public OpKernel {
       for (int64_t i = first; i < last; ++i) {
         const float* m = m_data + 9 * i;
         float* dst = out + i * image_out;
+        const T* src = images.flat<T>().data() + i * image_in;
         const bool separable = m[1] == 0.0f && m[3] == 0.0f &&
                                m[6] == 0.0f && m[7] == 0.0f && m[8] == 1.0f;
         if (separable) {  // crops, resizes, flips: taps per column once
@@ -513,16 +532,15 @@ class AffineResampleOp : public OpKernel {
         for (int64_t y = 0; y < p.out_h; ++y) {
           const float fy = static_cast<float>(y);
           float* row = dst + y * p.out_w * p.channels;
-          const int64_t offset = i * image_in;
           if (separable) {
             rows[0] = MakeTap(m[4] * fy + m[5], p.in_h,
                               p.in_w * p.channels, p);
             if (p.bilinear) {
-              SampleSeparable(images, offset, rows[0], cols.data(), begin,
-                              end, p, tmp.data(), row);
+              SeparableBilinearRow(src, rows[0], cols.data(), begin, end, p,
+                                   tmp.data(), row);
             } else {
-              Sample(images, offset, rows.data(), 0, cols.data(), 0, p.out_w,
-                     p, row);
+              SampleRows(src, rows.data(), 0, cols.data(), 0, p.out_w, p,
+                         row);
             }
           } else {
             // The span whose samples are all inside is sampled straight
@@ -532,15 +550,13 @@ class AffineResampleOp : public OpKernel {
             if (affine) InsideSpan(m, fy, p, &first, &last);
             if (first > last) first = last = p.out_w;  // no such span
             GeneralTaps(m, fy, affine, 0, first, p, rows.data(), cols.data());
-            Sample(images, offset, rows.data(), 1, cols.data(), 0, first, p,
-                   row);
+            SampleRows(src, rows.data(), 1, cols.data(), 0, first, p, row);
             if (first < p.out_w) {
-              SampleInside(images, offset, m, fy, first, last + 1, p,
-                           &scratch, row);
+              InsideRow(src, m, fy, first, last + 1, p, &scratch, row);
               GeneralTaps(m, fy, affine, last + 1, p.out_w, p, rows.data(),
                           cols.data());
-              Sample(images, offset, rows.data(), 1, cols.data(), last + 1,
-                     p.out_w, p, row);
+              SampleRows(src, rows.data(), 1, cols.data(), last + 1, p.out_w,
+                         p, row);
             }
           }
           if (!color) continue;
@@ -577,61 +593,6 @@ class AffineResampleOp : public OpKernel {
   }
 
  private:
-  static void SampleSeparable(const Tensor& images, int64_t offset,
-                              const Tap& row, const Tap* cols, int64_t begin,
-                              int64_t end, const Params& p, float* tmp,
-                              float* out) {
-    if (images.dtype() == ::tensorflow::DT_UINT8) {
-      SeparableBilinearRow(images.flat<uint8_t>().data() + offset, row, cols,
-                           begin, end, p, tmp, out);
-    } else {
-      SeparableBilinearRow(images.flat<float>().data() + offset, row, cols,
-                           begin, end, p, tmp, out);
-    }
-  }
-
-  static void Sample(const Tensor& images, int64_t offset, const Tap* rows,
-                     int row_step, const Tap* cols, int64_t begin,
-                     int64_t end, const Params& p, float* out) {
-    if (begin >= end) return;
-    if (images.dtype() == ::tensorflow::DT_UINT8) {
-      const uint8_t* src = images.flat<uint8_t>().data() + offset;
-      if (p.channels == 3) {
-        SampleRowDispatch<uint8_t, 3>(src, rows, row_step, cols, begin, end,
-                                      p, out);
-      } else {
-        SampleRowDispatch<uint8_t, 0>(src, rows, row_step, cols, begin, end,
-                                      p, out);
-      }
-    } else {
-      const float* src = images.flat<float>().data() + offset;
-      if (p.channels == 3) {
-        SampleRowDispatch<float, 3>(src, rows, row_step, cols, begin, end, p,
-                                    out);
-      } else {
-        SampleRowDispatch<float, 0>(src, rows, row_step, cols, begin, end, p,
-                                    out);
-      }
-    }
-  }
-
-  static void SampleInside(const Tensor& images, int64_t offset,
-                           const float* m, float fy, int64_t begin,
-                           int64_t end, const Params& p, InsideScratch* s,
-                           float* out) {
-    if (images.dtype() == ::tensorflow::DT_UINT8) {
-      const uint8_t* src = images.flat<uint8_t>().data() + offset;
-      p.channels == 3
-          ? InsideRow<uint8_t, 3>(src, m, fy, begin, end, p, s, out)
-          : InsideRow<uint8_t, 0>(src, m, fy, begin, end, p, s, out);
-    } else {
-      const float* src = images.flat<float>().data() + offset;
-      p.channels == 3
-          ? InsideRow<float, 3>(src, m, fy, begin, end, p, s, out)
-          : InsideRow<float, 0>(src, m, fy, begin, end, p, s, out);
-    }
-  }
-
   int64_t height_ = 0, width_ = 0;
   float fill_value_ = 0.0f;
   bool bilinear_ = true, color_ = false, clip_ = false;
@@ -644,10 +605,10 @@ class AffineResampleOp : public OpKernel {
 REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>AffineResample")
                             .Device(DEVICE_CPU)
                             .TypeConstraint<uint8_t>("T"),
-                        AffineResampleOp);
+                        AffineResampleOp<uint8_t>);
 REGISTER_KERNEL_BUILDER(Name("KerasCnnPractice>AffineResample")
                             .Device(DEVICE_CPU)
                             .TypeConstraint<float>("T"),
-                        AffineResampleOp);
+                        AffineResampleOp<float>);
 
 }  // namespace keras_cnnpractice
