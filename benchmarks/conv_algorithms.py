@@ -13,14 +13,14 @@ Neural Networks", 2015):
     (25 GFLOP) stays within a second or so on two cores).
 
 Methods: `native` (`tf.nn.conv2d`), `im2col` (`im2col_conv2d`), `fft`
-(`fft_conv2d`), `winograd` (F(2x2,3x3)) and `winograd4` (F(4x4,3x3)), the
-last two on 3x3 kernels only; each runs inside a `tf.function` on
-pre-made float32 input and kernel (the Winograd filter transform is part of
-the timed call, as in training and in `FastConv2D`). `winograd4_cached` is
-F(4x4,3x3) given the filter transformed beforehand
-(`winograd_filter_transform`), what inference with a fixed kernel could
-pay; the goal is judged on `winograd4`. Before a case is timed, every method's
-output on the first image is compared with a float64 numpy direct
+(`fft_conv2d`), `winograd` (F(2x2,3x3)), `winograd4` (F(4x4,3x3)) and
+`winograd6` (F(6x6,3x3)), the last three on 3x3 kernels only; each runs
+inside a `tf.function` on pre-made float32 input and kernel (the Winograd
+filter transform is part of the timed call, as in training and in
+`FastConv2D`). `winograd4_cached` is F(4x4,3x3) given the filter transformed
+beforehand (`winograd_filter_transform`), what inference with a fixed
+kernel could pay; the goal is judged on `winograd4`. Before a case is
+timed, every method's output on the first image is compared with a float64 numpy direct
 convolution and the relative error (max |diff| / max |reference|) is
 recorded; the run stops if one exceeds 1e-3: a benchmark must not time
 wrong code. After one warm-up call each, a case's methods are called in
@@ -72,10 +72,11 @@ VGG_LAYERS = [("conv1.2", 224, 64), ("conv2.2", 112, 128),
 LARGE_KERNELS = (5, 7, 9, 11)
 LARGE_KERNEL_SHAPE = (56, 64, 8)  # side, channels, batch
 METHODS = ("native", "im2col", "fft", "winograd", "winograd4",
-           "winograd4_cached")
+           "winograd4_cached", "winograd6")
 LABELS = {"native": "tf.nn.conv2d", "im2col": "im2col", "fft": "FFT",
           "winograd": "F(2x2,3x3)", "winograd4": "F(4x4,3x3)",
-          "winograd4_cached": "F(4x4,3x3) cached filter"}
+          "winograd4_cached": "F(4x4,3x3) cached filter",
+          "winograd6": "F(6x6,3x3)"}
 MAX_ERROR = 1e-3
 GOAL_WINOGRAD4 = 1.5
 GOAL_FFT_KERNELS = (9, 11)

@@ -8,6 +8,8 @@
                 2x2 output tile instead of 36
     winograd4   `winograd_conv2d(tile=4)`: F(4x4, 3x3), 36 instead of 144,
                 less accurate than F(2x2, 3x3)
+    winograd6   `winograd_conv2d(tile=6)`: F(6x6, 3x3), 64 instead of 324,
+                the least accurate of the three
 
 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015.)
 The custom ops compute in float32: `conv2d` casts other float inputs to
@@ -21,19 +23,24 @@ from keras_cnnpractice.custom_ops import fft_conv
 from keras_cnnpractice.custom_ops import im2col
 from keras_cnnpractice.custom_ops import winograd
 
-ALGORITHMS = ("native", "im2col", "fft", "winograd", "winograd4")
+ALGORITHMS = ("native", "im2col", "fft", "winograd", "winograd4",
+              "winograd6")
+# The output tile m of each Winograd algorithm, F(m x m, 3x3).
+WINOGRAD_TILES = {"winograd": 2, "winograd4": 4, "winograd6": 6}
+
+
+def _winograd(tile):
+    return lambda x, w, strides, padding, dilations: winograd.winograd_conv2d(
+        x, w, padding=padding, tile=tile, strides=strides,
+        dilations=dilations)
+
 
 _CUSTOM_OPS = {
     "im2col": lambda x, w, strides, padding, dilations: im2col.im2col_conv2d(
         x, w, strides=strides, padding=padding, dilations=dilations),
     "fft": lambda x, w, strides, padding, dilations: fft_conv.fft_conv2d(
         x, w, strides=strides, padding=padding, dilations=dilations),
-    "winograd": lambda x, w, strides, padding, dilations:
-        winograd.winograd_conv2d(x, w, padding=padding, tile=2,
-                                 strides=strides, dilations=dilations),
-    "winograd4": lambda x, w, strides, padding, dilations:
-        winograd.winograd_conv2d(x, w, padding=padding, tile=4,
-                                 strides=strides, dilations=dilations),
+    **{name: _winograd(tile) for name, tile in WINOGRAD_TILES.items()},
 }
 
 
@@ -57,7 +64,7 @@ def unsupported_reason(algorithm, kernel_size, strides, dilations,
         return f"{_FLOAT_ONLY} ('native' computes {dtype})"
     if algorithm == "fft" and tuple(dilations) != (1, 1):
         return "has no dilation"
-    if algorithm in ("winograd", "winograd4"):
+    if algorithm in WINOGRAD_TILES:
         if tuple(kernel_size) != (3, 3):
             return "computes 3x3 kernels only"
         if tuple(strides) != (1, 1):

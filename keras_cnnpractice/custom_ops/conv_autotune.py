@@ -1,16 +1,28 @@
-"""Picks the fastest convolution algorithm for a shape on this machine.
+"""Picks the fastest convolution algorithm for a layer on this machine.
 
 `choose_algorithm` times every algorithm of `conv_algorithms` that can
 compute the convolution, on random data of the given shape, keeps those
 whose output is within `TOLERANCE` of a float64 numpy direct convolution,
-and returns the fastest. The measurement is made once per shape and
-machine: its result is cached in a JSON file, by default
+and returns the one to use. It measures in context, as the layer runs:
+
+- with the layer's epilogue (bias and activation) after the convolution,
+  in a `tf.function`, so TensorFlow's own convolution is timed with the
+  fusions its graph optimizer gives it (oneDNN's Conv2D + BiasAdd + ReLU)
+  and a custom op pays for the separate passes it needs;
+- at the batch the layer is called with; an unknown batch (None, as in
+  `model.predict`'s trace) at each of `UNKNOWN_BATCHES`;
+- and it keeps `native` unless another algorithm is at least `MARGIN`
+  faster at every measured batch: a choice within timing noise, or one
+  that wins at batch 1 and loses at batch 8, is not worth a custom op.
+
+The measurement is made once per shape, epilogue and machine: its result is
+cached in a JSON file, by default
 `~/.cache/keras_cnnpractice/conv_algorithms.json`, or the path in the
 `KCP_CONV_CACHE` environment variable. An entry is keyed by the input shape,
-kernel shape, strides, padding, dilations and dtype, and by the machine: CPU
-model, visible GPUs, TensorFlow version and a digest of the op library
-file, so a rebuilt library or another machine measures again. The file is
-written through a temporary name and a rename; an unreadable one is
+kernel shape, strides, padding, dilations, dtype and epilogue, and by the
+machine: CPU model, visible GPUs, TensorFlow version and a digest of the op
+library file, so a rebuilt library or another machine measures again. The
+file is written through a temporary name and a rename; an unreadable one is
 reported with a warning, measured again and rewritten.
 """
 
@@ -38,6 +50,14 @@ CACHE_ENV = "KCP_CONV_CACHE"
 TOLERANCE = {"float64": 1e-10, "float32": 1e-4, "float16": 1e-2,
              "bfloat16": 5e-2}
 REPEATS = 3  # timed calls per algorithm after the checked first call
+# The batches an unknown batch size is measured at.
+UNKNOWN_BATCHES = (1, 8)
+# How much faster than `native` (at every measured batch) another algorithm
+# must be to be chosen: 1.1 = 10 % less time.
+MARGIN = 1.1
+# An algorithm whose first timed call takes this many times the best so far
+# is not timed further (FFT on a 3x3 kernel: seconds per call).
+HOPELESS = 3.0
 
 
 def tolerance(dtype):
@@ -79,11 +99,13 @@ def machine_key():
             f"op_library={library}")
 
 
-def cache_key(input_shape, kernel_shape, strides, padding, dilations, dtype):
+def cache_key(input_shape, kernel_shape, strides, padding, dilations, dtype,
+              epilogue_name="none"):
     """The cache entry's name for one convolution on this machine."""
     return (f"input={tuple(input_shape)} kernel={tuple(kernel_shape)} "
             f"strides={tuple(strides)} padding={padding.upper()} "
-            f"dilations={tuple(dilations)} dtype={dtype} | {machine_key()}")
+            f"dilations={tuple(dilations)} dtype={dtype} "
+            f"epilogue={epilogue_name} | {machine_key()}")
 
 
 def read_cache(path):
@@ -167,81 +189,132 @@ def valid_algorithms(kernel_size, strides, dilations):
                 a, kernel_size, strides, dilations) is None]
 
 
+def _timed(fn, repeats, hopeless_ms):
+    """The fastest of `repeats` calls of `fn`, in ms; one call only when it
+    takes more than `hopeless_ms`."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()[:1, :1, :1, :1].numpy()  # waits for a GPU too
+        times.append((time.perf_counter() - start) * 1e3)
+        if times[0] > hopeless_ms:
+            break
+    return min(times)
+
+
+def _pick(ms):
+    """The algorithm to use, given {algorithm: [ms per batch]}: the one
+    with the largest worst-case speedup over `native` if that is at least
+    `MARGIN`, else `native`; without `native`, the fastest in total."""
+    if "native" not in ms:
+        return min(ms, key=lambda a: sum(ms[a]))
+    worst = {a: min(n / max(t, 1e-9) for n, t in zip(ms["native"], ms[a]))
+             for a in ms}
+    best = max(worst, key=worst.get)
+    return best if worst[best] >= MARGIN else "native"
+
+
 def measure(input_shape, kernel_shape, strides, padding, dilations,
-            dtype="float32", repeats=REPEATS):
+            dtype="float32", repeats=REPEATS, epilogue=None):
     """Checks and times every valid algorithm on random data.
 
-    An unknown batch size (None) is measured at batch 1. Each algorithm's
-    first call (which traces its `tf.function`) is compared with
-    `reference_conv2d` on the first image; one whose relative error exceeds
-    `tolerance(dtype)`, whose output has the wrong shape (TensorFlow's
-    oneDNN Conv2D returns the input's shape for an empty batch), or whose
-    op rejects the shape (ValueError, InvalidArgumentError or
-    UnimplementedError) is not timed. The others are timed over `repeats`
+    The batch of `input_shape` is measured; an unknown one (None) at each
+    of `UNKNOWN_BATCHES`. Each algorithm's first call (which traces its
+    `tf.function`) is compared with `reference_conv2d` on the first image;
+    one whose relative error exceeds `tolerance(dtype)`, whose output has
+    the wrong shape (TensorFlow's oneDNN Conv2D returns the input's shape
+    for an empty batch), or whose op rejects the shape (ValueError,
+    InvalidArgumentError or UnimplementedError) is not timed. The others
+    are timed, followed by `epilogue`, in a `tf.function` over `repeats`
     calls; the fastest (minimum) counts. An empty convolution (a batch of
     0, no input channels) is measured like any other.
 
+    Args:
+        input_shape: NHWC input shape; the batch may be None.
+        kernel_shape: `[kh, kw, in, out]`.
+        strides, dilations: (height, width) pairs.
+        padding: `"SAME"` or `"VALID"`.
+        dtype: the compute dtype's name.
+        repeats: timed calls per algorithm and batch.
+        epilogue: what follows the convolution where it runs (a function
+            of its output: the layer's bias and activation), or None.
+
     Returns:
-        The cache record: {"algorithm": the fastest, "ms": {algorithm:
-        milliseconds}, "relative_error": {...}, "rejected": {algorithm:
-        reason}, "measured_input_shape": [...], "tolerance": ...}.
+        The cache record: {"algorithm": the one to use (see the module
+        docstring), "ms": {algorithm: [milliseconds per batch]},
+        "batches": [...], "relative_error": {...}, "rejected":
+        {algorithm: reason}, "measured_input_shape": the first batch's
+        shape, "tolerance": ..., "margin": `MARGIN`}.
 
     Raises:
         ValueError: a dtype with no tolerance (see `tolerance`).
+        RuntimeError: no algorithm computes the convolution.
     """
     limit = tolerance(dtype)
-    batch = 1 if input_shape[0] is None else input_shape[0]
-    shape = (batch, *input_shape[1:])
+    batches = (UNKNOWN_BATCHES if input_shape[0] is None
+               else (input_shape[0],))
     rng = np.random.default_rng(0)
     fan_in = math.prod(kernel_shape[:3])
-    x = tf.cast(rng.standard_normal(shape, dtype=np.float32), dtype)
     w = tf.cast(rng.standard_normal(kernel_shape, dtype=np.float32)
                 / math.sqrt(fan_in), dtype)
-    ref = reference_conv2d(tf.cast(x[:1], tf.float64).numpy(),
-                           tf.cast(w, tf.float64).numpy(), strides, padding,
-                           dilations)
-    scale = max(float(np.abs(ref).max(initial=0)),
-                np.finfo(np.float64).tiny)
+    epilogue = epilogue or (lambda y: y)
     ms, errors, rejected = {}, {}, {}
-    for algorithm in valid_algorithms(kernel_shape[:2], strides, dilations):
-        fn = tf.function(functools.partial(
-            conv_algorithms.conv2d, x, w, algorithm, strides, padding,
-            dilations))
-        try:
-            y = fn()
-        except (ValueError, tf.errors.InvalidArgumentError,
-                tf.errors.UnimplementedError) as err:
-            rejected[algorithm] = _why(err)
-            continue
-        y = tf.cast(y[:1], tf.float64).numpy()
-        if y.shape != ref.shape:  # TF's oneDNN Conv2D on an empty batch
-            rejected[algorithm] = (f"output shape {y.shape[1:]}, not "
-                                   f"{ref.shape[1:]}")
-            continue
-        errors[algorithm] = float(np.abs(y - ref).max(initial=0) / scale)
-        if not errors[algorithm] <= limit:
-            rejected[algorithm] = (f"relative error {errors[algorithm]:.3g} "
-                                   f"> tolerance {limit:g}")
-            continue
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()[:1, :1, :1, :1].numpy()  # waits for a GPU too
-            times.append(time.perf_counter() - start)
-        ms[algorithm] = min(times) * 1e3
-    if not ms:
-        raise RuntimeError(f"No convolution algorithm computes input "
-                           f"{tuple(input_shape)}, kernel {tuple(kernel_shape)}"
-                           f" within tolerance: {rejected}")
-    return {"algorithm": min(ms, key=ms.get), "ms": ms,
+    for b, batch in enumerate(batches):
+        shape = (batch, *input_shape[1:])
+        x = tf.cast(rng.standard_normal(shape, dtype=np.float32), dtype)
+        if b == 0:
+            ref = reference_conv2d(tf.cast(x[:1], tf.float64).numpy(),
+                                   tf.cast(w, tf.float64).numpy(), strides,
+                                   padding, dilations)
+            scale = max(float(np.abs(ref).max(initial=0)),
+                        np.finfo(np.float64).tiny)
+            candidates = valid_algorithms(kernel_shape[:2], strides,
+                                          dilations)
+        else:
+            candidates = list(ms)
+        for algorithm in candidates:
+            conv = functools.partial(conv_algorithms.conv2d, x, w, algorithm,
+                                     strides, padding, dilations)
+            if b == 0:
+                try:
+                    y = tf.function(conv)()
+                except (ValueError, tf.errors.InvalidArgumentError,
+                        tf.errors.UnimplementedError) as err:
+                    rejected[algorithm] = _why(err)
+                    continue
+                y = tf.cast(y[:1], tf.float64).numpy()
+                if y.shape != ref.shape:  # TF's oneDNN Conv2D, empty batch
+                    rejected[algorithm] = (f"output shape {y.shape[1:]}, "
+                                           f"not {ref.shape[1:]}")
+                    continue
+                errors[algorithm] = float(np.abs(y - ref).max(initial=0)
+                                          / scale)
+                if not errors[algorithm] <= limit:
+                    rejected[algorithm] = (
+                        f"relative error {errors[algorithm]:.3g} > "
+                        f"tolerance {limit:g}")
+                    continue
+            fn = tf.function(lambda conv=conv: epilogue(conv()))
+            fn()  # traces
+            best = min((t[b] for t in ms.values() if len(t) > b),
+                       default=math.inf)
+            ms.setdefault(algorithm, []).append(
+                _timed(fn, repeats, HOPELESS * best))
+        if not ms:
+            raise RuntimeError(
+                f"No convolution algorithm computes input "
+                f"{tuple(input_shape)}, kernel {tuple(kernel_shape)} within "
+                f"tolerance: {rejected}")
+    return {"algorithm": _pick(ms), "ms": ms, "batches": list(batches),
             "relative_error": errors, "rejected": rejected,
-            "measured_input_shape": list(shape), "tolerance": limit}
+            "measured_input_shape": [batches[0], *input_shape[1:]],
+            "tolerance": limit, "margin": MARGIN}
 
 
 def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
-                     dtype="float32"):
-    """The fastest valid algorithm for this convolution on this machine,
-    from the cache or measured now (then cached).
+                     dtype="float32", epilogue=None, epilogue_name="none"):
+    """The algorithm to use for this convolution on this machine (see the
+    module docstring), from the cache or measured now (then cached).
 
     Runs eagerly even when called while a `tf.function` traces.
 
@@ -251,6 +324,10 @@ def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
         strides, dilations: (height, width) pairs.
         padding: `"SAME"` or `"VALID"`.
         dtype: the compute dtype's name.
+        epilogue: what follows the convolution where it runs (see
+            `measure`), or None.
+        epilogue_name: names `epilogue` in the cache key (e.g.
+            `"bias+relu"`): the same name must mean the same epilogue.
 
     Returns:
         A name from `conv_algorithms.ALGORITHMS`.
@@ -260,7 +337,7 @@ def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
     """
     tolerance(dtype)  # refuses an integer dtype before reading the cache
     key = cache_key(input_shape, kernel_shape, strides, padding, dilations,
-                    dtype)
+                    dtype, epilogue_name)
     path = cache_path()
     record = read_cache(path).get(key)
     valid = valid_algorithms(kernel_shape[:2], strides, dilations)
@@ -271,10 +348,12 @@ def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
                         path)
     with tf.init_scope():
         record = measure(input_shape, kernel_shape, strides, padding,
-                         dilations, dtype)
+                         dilations, dtype, epilogue=epilogue)
     _store(key, record)
-    logging.info("Convolution %s: %s is fastest (ms: %s; rejected: %s); "
-                 "cached in %s.", key.split(" |")[0], record["algorithm"],
-                 {a: round(t, 3) for a, t in record["ms"].items()},
+    logging.info("Convolution %s: %s chosen (ms at batches %s: %s; "
+                 "rejected: %s); cached in %s.", key.split(" |")[0],
+                 record["algorithm"], record["batches"],
+                 {a: [round(t, 3) for t in ts]
+                  for a, ts in record["ms"].items()},
                  record["rejected"] or "none", path)
     return record["algorithm"]

@@ -7,11 +7,13 @@ tile of a stride-1 3x3 convolution from an (m + 2) x (m + 2) input tile d as
     Y = A^T [ sum over input channels of (G g G^T) * (B^T d B) ] A
 
 so F(2x2, 3x3) needs 16 multiplications per tile and channel pair instead of
-36, and F(4x4, 3x3) 36 instead of 144. Summed over the input channels, the
+36, F(4x4, 3x3) 36 instead of 144 and F(6x6, 3x3) 64 instead of 324 (5.06x
+fewer). Summed over the input channels, the
 products become (m + 2)^2 independent matrix products
 [tiles x in_channels] x [in_channels x out_channels]. The larger tile saves
-more multiplications but is less accurate: its transforms have entries up to
-8 and 1/24, so rounding errors grow (see the README for measured errors).
+more multiplications but is less accurate: the transforms of F(4x4, 3x3)
+have entries up to 8 and 1/24, those of F(6x6, 3x3) up to 32 and 1/90, so
+rounding errors grow with the tile (the bounds are under `winograd_conv2d`).
 
 `winograd_conv2d` runs the compiled CPU op (and CUDA kernel where the library
 was built with CUDA); `winograd_conv2d_reference` composes the same
@@ -28,7 +30,8 @@ OP_NAME = "KerasCnnPractice>WinogradConv2D"
 TRANSFORM_OP_NAME = "KerasCnnPractice>WinogradFilterTransform"
 
 # (B^T, G, A^T) of F(m x m, 3x3) for m = 2 (interpolation points 0, 1, -1,
-# infinity) and m = 4 (0, 1, -1, 2, -2, infinity), Lavin & Gray 2016.
+# infinity), m = 4 (0, 1, -1, 2, -2, infinity) and m = 6 (0, 1, -1, 1/2,
+# -1/2, 2, -2, infinity), Lavin & Gray 2016.
 MATRICES = {
     2: (np.array([[1, 0, -1, 0],
                   [0, 1, 1, 0],
@@ -56,6 +59,28 @@ MATRICES = {
                   [0, 1, -1, 2, -2, 0],
                   [0, 1, 1, 4, 4, 0],
                   [0, 1, -1, 8, -8, 1]], np.float64)),
+    6: (np.array([[1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0],
+                  [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
+                  [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0],
+                  [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
+                  [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0],
+                  [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
+                  [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0],
+                  [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]], np.float64),
+        np.array([[1, 0, 0],
+                  [-2 / 9, -2 / 9, -2 / 9],
+                  [-2 / 9, 2 / 9, -2 / 9],
+                  [1 / 90, 1 / 45, 2 / 45],
+                  [1 / 90, -1 / 45, 2 / 45],
+                  [32 / 45, 16 / 45, 8 / 45],
+                  [32 / 45, -16 / 45, 8 / 45],
+                  [0, 0, 1]], np.float64),
+        np.array([[1, 1, 1, 1, 1, 1, 1, 0],
+                  [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
+                  [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0],
+                  [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
+                  [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0],
+                  [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1]], np.float64)),
 }
 
 
@@ -64,7 +89,7 @@ def winograd_filter_transform(w, tile=2, name=None):
 
     Args:
         w: float32 filter `[3, 3, in_channels, out_channels]`.
-        tile: output tile size m: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3).
+        tile: output tile size m: 2, 4 or 6 for F(m x m, 3x3).
         name: optional op name.
 
     Returns:
@@ -73,8 +98,8 @@ def winograd_filter_transform(w, tile=2, name=None):
         transformed_filter=...)` while `w` does not change.
 
     Raises:
-        tf.errors.InvalidArgumentError: a tile other than 2 or 4, a filter
-            that is not `[3, 3, in, out]`, a dtype other than float32.
+        tf.errors.InvalidArgumentError: a tile other than 2, 4 or 6, a
+            filter that is not `[3, 3, in, out]`, a dtype other than float32.
     """
     w = float32_operand(w, "w", "winograd_filter_transform",
                         tf.errors.InvalidArgumentError)
@@ -98,8 +123,8 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *, strides=1,
         x: float32 `[batch, height, width, in_channels]`.
         w: float32 `[3, 3, in_channels, out_channels]`.
         padding: `"SAME"` or `"VALID"` (case-insensitive).
-        tile: output tile size m: 2 for F(2x2, 3x3), 4 for F(4x4, 3x3)
-            (fewer multiplications, larger rounding errors).
+        tile: output tile size m: 2, 4 or 6 for F(m x m, 3x3) (the larger,
+            the fewer multiplications and the larger the rounding errors).
         name: optional op name.
         strides, dilations: 1 (or (1, 1)), accepted for `tf.nn.conv2d`'s
             signature; any other value is refused.
@@ -118,18 +143,19 @@ def winograd_conv2d(x, w, padding="SAME", tile=2, name=None, *, strides=1,
 
     Accuracy:
         For the output and the input gradient, max|result - exact| <=
-        2e-6 (tile 2) or 3e-5 (tile 4) times max|exact| (the tolerances of
-        tests/custom_ops/test_winograd.py, 5 and 3 times the largest errors
-        measured there). The transforms of F(4x4, 3x3) (entries up to 8
-        and 1/24) amplify rounding errors, so a small value among large
-        ones can miss an elementwise tolerance (TensorFlow's DeepConv2D
-        test's 1e-5) while within this bound. The filter gradient is
-        TensorFlow's own.
+        2e-6 (tile 2), 3e-5 (tile 4) or 5e-5 (tile 6) times max|exact|
+        (the tolerances of tests/custom_ops/test_winograd.py, 3 to 5 times
+        the largest errors measured there: 4e-7, 9e-6 and 1.1e-5). The
+        transforms of F(4x4, 3x3) (entries up to 8 and 1/24) and F(6x6,
+        3x3) (up to 32 and 1/90) amplify rounding errors, so a small value
+        among large ones can miss an elementwise tolerance (TensorFlow's
+        DeepConv2D test's 1e-5) while within this bound. The filter
+        gradient is TensorFlow's own.
 
     Raises:
         tf.errors.InvalidArgumentError: strides or dilations other than 1,
-            a tile other than 2 or 4, a padding other than SAME or VALID, a
-            filter that is not 3x3, ranks or channel counts that do not
+            a tile other than 2, 4 or 6, a padding other than SAME or VALID,
+            a filter that is not 3x3, ranks or channel counts that do not
             agree, a VALID input smaller than 3x3, a transformed filter of
             the wrong shape, dtypes other than float32.
     """
@@ -188,7 +214,7 @@ def _winograd_conv2d_grad(op, dy):
 
 def _matrices(tile):
     if tile not in MATRICES:
-        raise ValueError("tile must be 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)). "
+        raise ValueError("tile must be 2, 4 or 6 (F(m x m, 3x3)). "
                          f"Received: tile={tile!r}")
     return [tf.constant(m, tf.float32) for m in MATRICES[tile]]
 
@@ -206,8 +232,8 @@ def winograd_conv2d_reference(x, w, padding="SAME", tile=2):
     tests and as an explicit fallback where the op library is missing.
 
     Raises:
-        ValueError: a tile other than 2 or 4, a padding other than SAME or
-            VALID, a filter that is not 3x3.
+        ValueError: a tile other than 2, 4 or 6, a padding other than SAME
+            or VALID, a filter that is not 3x3.
     """
     b_t, g, a_t = _matrices(tile)
     padding = str(padding).upper()

@@ -3,6 +3,7 @@
 import sys
 
 import keras
+import numpy as np
 import tensorflow as tf
 from absl import logging
 from tensorflow.python.saved_model import save_context
@@ -30,7 +31,8 @@ def _tracing_for_export():
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
 class FastConv2D(keras.layers.Conv2D):
     """`Conv2D` computed by a chosen algorithm: im2col + GEMM, FFT, Winograd
-    F(2x2, 3x3) or F(4x4, 3x3), TensorFlow's own, or the fastest of them.
+    F(2x2, 3x3), F(4x4, 3x3) or F(6x6, 3x3), TensorFlow's own, or the
+    fastest of them.
 
     A drop-in for `keras.layers.Conv2D`: the same weights (`kernel`
     `[kh, kw, in, filters]`, `bias` `[filters]`) in the same order, so
@@ -41,9 +43,13 @@ class FastConv2D(keras.layers.Conv2D):
     `algorithm="auto"` chooses per input shape: when the layer is built with
     known height, width and channels, and then for every new input shape it
     is called on, `conv_autotune.choose_algorithm` times each algorithm that
-    can compute the convolution on random data of that shape (an unknown
-    batch is measured at batch 1), keeps those within a tolerance of a
-    float64 numpy direct convolution, and takes the fastest. Results are
+    can compute the convolution, followed by this layer's bias and
+    activation, on random data of that shape (an unknown batch at batches 1
+    and 8), keeps those within a tolerance of a float64 numpy direct
+    convolution, and takes TensorFlow's own unless another is at least 10 %
+    faster at every batch measured, so that a network converted to
+    `FastConv2D` (`keras_cnnpractice.fast_conv_models.with_fast_conv2d`) is
+    not slower than the original. Results are
     cached on disk per shape and machine (`~/.cache/keras_cnnpractice/
     conv_algorithms.json`, or `$KCP_CONV_CACHE`), so another layer, model or
     process with the same shape does not measure again. `chosen_algorithm`
@@ -74,9 +80,10 @@ class FastConv2D(keras.layers.Conv2D):
         filters, kernel_size, strides, dilation_rate: as in `Conv2D`.
         padding: `"same"` (default) or `"valid"`.
         algorithm: `"auto"`, `"native"` (`tf.nn.conv2d`), `"im2col"`,
-            `"fft"` (no dilation), `"winograd"` (F(2x2, 3x3)) or
-            `"winograd4"` (F(4x4, 3x3)); both Winograd algorithms need a 3x3
-            kernel, stride 1 and no dilation.
+            `"fft"` (no dilation), `"winograd"` (F(2x2, 3x3)),
+            `"winograd4"` (F(4x4, 3x3)) or `"winograd6"` (F(6x6, 3x3)); the
+            Winograd algorithms need a 3x3 kernel, stride 1 and no
+            dilation.
         portable: export TensorFlow's own convolution instead of the custom
             op (see above).
         **kwargs: every other `Conv2D` argument (`activation`, `use_bias`,
@@ -133,12 +140,31 @@ class FastConv2D(keras.layers.Conv2D):
         if self.algorithm == _AUTO and None not in tuple(input_shape)[1:]:
             self._choose(tuple(input_shape))
 
+    def _epilogue(self, y):
+        # What Conv2D.call does after convolution_op, the bias then the
+        # activation, timed with the convolution (TensorFlow fuses them into
+        # its own; a custom op pays for separate passes). The bias's values
+        # are stand-ins: the variable may not hold values yet while a
+        # function that creates it traces.
+        if self.use_bias:
+            bias = np.linspace(-1, 1, self.filters)
+            y = keras.ops.add(y, keras.ops.reshape(
+                keras.ops.convert_to_tensor(bias, y.dtype),
+                (1, 1, 1, self.filters)))
+        return y if self.activation is None else self.activation(y)
+
+    def _epilogue_name(self):
+        activation = getattr(self.activation, "__name__", None)
+        return "+".join((["bias"] if self.use_bias else [])
+                        + [str(activation or "linear")])
+
     def _choose(self, shape):
         if shape not in self.chosen_algorithms:
             algorithm = conv_autotune.choose_algorithm(
                 shape, (*self.kernel_size, shape[-1], self.filters),
                 self.strides, self.padding, self.dilation_rate,
-                self.compute_dtype)
+                self.compute_dtype, epilogue=self._epilogue,
+                epilogue_name=self._epilogue_name())
             self.chosen_algorithms[shape] = algorithm
             logging.info("FastConv2D %r: algorithm %r for input shape %s.",
                          self.name, algorithm, shape)

@@ -42,6 +42,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_cnnpractice.custom_ops import conv_algorithms
 from keras_cnnpractice.custom_ops import conv_autotune
 from keras_cnnpractice.custom_ops import fft_conv
 from keras_cnnpractice.custom_ops import im2col
@@ -373,8 +374,8 @@ REFUSED_CASES = [
     case("grouped", [32, 20, 20, 8], [4, 4, 2, 16], padding="SAME"),
 ]
 
-OPS = ["im2col", "fft", "winograd", "winograd4"]
-ALGORITHMS = ["auto", "native", "im2col", "fft", "winograd", "winograd4"]
+OPS = ["im2col", "fft", "winograd", "winograd4", "winograd6"]
+ALGORITHMS = ["auto", "native", *OPS]
 
 
 def fill(kind, shape, seed=0):
@@ -554,6 +555,7 @@ REFUSALS = {
     ],
     "winograd": _WINOGRAD,
     "winograd4": _WINOGRAD,
+    "winograd6": _WINOGRAD,
 }
 
 
@@ -576,11 +578,11 @@ LAYER_REFUSALS = [
     (lambda a, c: a == "fft" and _dilated(c),
      r"FastConv2D algorithm 'fft' has no dilation"),
     (lambda a, c: a.startswith("winograd") and _not_3x3(c),
-     r"FastConv2D algorithm 'winograd4?' computes 3x3 kernels only"),
+     r"FastConv2D algorithm 'winograd[46]?' computes 3x3 kernels only"),
     (lambda a, c: a.startswith("winograd") and _strided(c),
-     r"FastConv2D algorithm 'winograd4?' computes stride 1 only"),
+     r"FastConv2D algorithm 'winograd[46]?' computes stride 1 only"),
     (lambda a, c: a.startswith("winograd") and _dilated(c),
-     r"FastConv2D algorithm 'winograd4?' has no dilation"),
+     r"FastConv2D algorithm 'winograd[46]?' has no dilation"),
     (lambda a, c: explicit(c.padding),
      r"`padding` must be either `'valid'` or `'same'`"),
     (lambda a, c: _rank(c), r"Kernel shape must have the same length as "
@@ -615,7 +617,7 @@ def _fft_size(c):
 # The normwise bounds the docstrings of fft_conv2d and winograd_conv2d
 # state, relative to max |exact| (and log2(Fh * Fw) for the FFT).
 FFT_BOUND = 4e-7
-WINOGRAD_BOUND = {"winograd": 2e-6, "winograd4": 3e-5}
+WINOGRAD_BOUND = {"winograd": 2e-6, "winograd4": 3e-5, "winograd6": 5e-5}
 
 
 def documented_bound(algorithm, c, key, want):
@@ -631,8 +633,9 @@ def documented_bound(algorithm, c, key, want):
         # 1.2e-4, 1.8e-7 of their largest value.
         return FFT_BOUND * math.log2(max(_fft_size(c), 2)) * scale
     if algorithm in WINOGRAD_BOUND and key != "dw":
-        # F(4x4, 3x3)'s transforms amplify rounding errors: one input
-        # gradient of DeepConv2D's shapes misses TensorFlow's 1e-5.
+        # F(4x4, 3x3)'s and F(6x6, 3x3)'s transforms amplify rounding
+        # errors: one input gradient of DeepConv2D's shapes misses
+        # TensorFlow's 1e-5.
         return WINOGRAD_BOUND[algorithm] * scale
     return 0.0
 
@@ -658,7 +661,7 @@ def _op_conv(op, c, padding):
     if op == "fft":
         return lambda x, w: fft_conv.fft_conv2d(
             x, w, strides=c.strides, padding=padding, dilations=c.dilations)
-    tile = 4 if op == "winograd4" else 2
+    tile = conv_algorithms.WINOGRAD_TILES[op]
     return lambda x, w: winograd.winograd_conv2d(
         x, w, padding, tile, strides=c.strides, dilations=c.dilations)
 

@@ -18,11 +18,13 @@ from tests.conftest import run_python
 from tests.layers.helpers import assert_round_trips
 
 RNG = np.random.default_rng(0)
-ALGORITHMS = ["native", "im2col", "fft", "winograd", "winograd4"]
+ALGORITHMS = ["native", "im2col", "fft", "winograd", "winograd4",
+              "winograd6"]
 # max |output - float64 reference| / max |reference| allowed per algorithm;
-# F(4x4, 3x3)'s transforms have larger entries, so it is less accurate.
+# the larger Winograd tiles' transforms have larger entries, so they are
+# less accurate.
 TOLERANCE = {"native": 1e-5, "im2col": 1e-5, "fft": 1e-5, "winograd": 1e-5,
-             "winograd4": 1e-4}
+             "winograd4": 1e-4, "winograd6": 1e-3}
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +72,7 @@ CASES = {
             (5, 1, "valid", 1, (11, 12))],
     "winograd": [(3, 1, "same", 1, (9, 8)), (3, 1, "valid", 1, (10, 7))],
     "winograd4": [(3, 1, "same", 1, (9, 8)), (3, 1, "valid", 1, (11, 13))],
+    "winograd6": [(3, 1, "same", 1, (9, 8)), (3, 1, "valid", 1, (15, 13))],
 }
 
 
@@ -190,10 +193,16 @@ def test_auto_picks_a_valid_algorithm_and_caches_it_on_disk(
     assert measurements == [(None, 10, 9, 3)]
     entries = json.loads(conv_cache.read_text())["entries"]
     (key, record), = entries.items()
-    assert "input=(None, 10, 9, 3) kernel=(5, 5, 3, 4)" in key
+    assert ("input=(None, 10, 9, 3) kernel=(5, 5, 3, 4) strides=(1, 1) "
+            "padding=SAME dilations=(1, 1) dtype=float32 "
+            "epilogue=bias+linear |") in key
+    # An unknown batch is measured at batches 1 and 8.
+    assert record["batches"] == list(conv_autotune.UNKNOWN_BATCHES)
+    assert record["measured_input_shape"] == [1, 10, 9, 3]
     assert sorted(record["ms"]) == ["fft", "im2col", "native"]
+    assert all(len(ms) == 2 for ms in record["ms"].values())
     assert record["algorithm"] == layer.chosen_algorithm
-    assert record["ms"][layer.chosen_algorithm] == min(record["ms"].values())
+    assert record["algorithm"] == conv_autotune._pick(record["ms"])
     x = RNG.normal(size=(3, 10, 9, 3)).astype("float32")
     # Called eagerly on a batch of 3: a new shape, measured on first call.
     _assert_close(layer(x), _reference(layer, x), 1e-5)
@@ -217,7 +226,56 @@ def test_auto_leaves_out_algorithms_outside_the_tolerance(monkeypatch):
     assert record["rejected"] == {
         "im2col": "relative error 0.01 > tolerance 0.0001"}
     assert "im2col" not in record["ms"] and record["algorithm"] != "im2col"
-    assert set(record["ms"]) == {"native", "fft", "winograd", "winograd4"}
+    assert set(record["ms"]) == {"native", "fft", "winograd", "winograd4",
+                                 "winograd6"}
+
+
+@pytest.mark.parametrize("ms,want", [
+    # 10 % faster than native at every batch: chosen.
+    ({"native": [10.0, 80.0], "im2col": [9.0, 72.0]}, "im2col"),
+    # Faster, but not by the margin at batch 8: native.
+    ({"native": [10.0, 80.0], "im2col": [5.0, 75.0]}, "native"),
+    # Faster at batch 1, slower at batch 8: native.
+    ({"native": [10.0, 80.0], "winograd": [4.0, 90.0]}, "native"),
+    # The largest worst-case speedup wins, not the fastest at one batch.
+    ({"native": [10.0, 80.0], "winograd": [3.0, 60.0],
+      "winograd4": [5.0, 40.0]}, "winograd4"),
+    # native rejected (e.g. a wrong shape for an empty batch): the fastest.
+    ({"im2col": [2.0, 3.0], "fft": [1.0, 5.0]}, "im2col"),
+])
+def test_auto_keeps_native_unless_another_is_clearly_faster(ms, want):
+    assert conv_autotune.MARGIN == 1.1
+    assert conv_autotune._pick(ms) == want
+
+
+def test_auto_times_the_layer_epilogue_at_the_called_batch(
+        conv_cache, measurements, monkeypatch):
+    traced = []
+    measure = conv_autotune.measure
+
+    def spy(*args, epilogue=None, **kwargs):
+        def watched(y):
+            traced.append(tuple(y.shape))
+            return epilogue(y)
+        return measure(*args, epilogue=watched, **kwargs)
+
+    monkeypatch.setattr(conv_autotune, "measure", spy)
+    relu = FastConv2D(4, 3, activation="relu", name="relu")
+    x = RNG.normal(size=(5, 8, 8, 2)).astype("float32")
+    tf.function(relu)(x)  # a known batch: measured at that batch only
+    record, = json.loads(conv_cache.read_text())["entries"].values()
+    assert record["batches"] == [5]
+    assert set(traced) == {(5, 8, 8, 4)}
+    assert len(traced) == len(record["ms"])  # one timed trace per algorithm
+    # Another epilogue is another measurement (and cache entry).
+    plain = FastConv2D(4, 3, use_bias=False, name="plain")
+    tf.function(plain)(x)
+    keys = sorted(json.loads(conv_cache.read_text())["entries"])
+    assert [k.split("epilogue=")[1].split(" |")[0] for k in keys] == [
+        "bias+relu", "linear"]
+    # The epilogue is the layer's: bias and ReLU, as Conv2D applies them.
+    want = np.maximum(_reference(relu, x), 0)
+    _assert_close(relu(x), want, 1e-5)
 
 
 def test_auto_measures_empty_convolutions_and_records_rejections():

@@ -202,6 +202,9 @@ int LaunchWinogradFilterTransformGpu(int64_t tile, const float* filter,
   } else if (tile == 4) {
     FilterTransformKernel<4><<<Blocks(plane), kThreads, 0, s>>>(
         filter, transformed, in_channels, out_channels);
+  } else if (tile == 6) {
+    FilterTransformKernel<6><<<Blocks(plane), kThreads, 0, s>>>(
+        filter, transformed, in_channels, out_channels);
   } else {
     return static_cast<int>(cudaErrorInvalidValue);
   }
@@ -224,6 +227,8 @@ int LaunchWinogradConv2DGpu(const float* x, const float* u, float* out,
       return LaunchConv<2>(x, u, out, workspace, g, s);
     case 4:
       return LaunchConv<4>(x, u, out, workspace, g, s);
+    case 6:
+      return LaunchConv<6>(x, u, out, workspace, g, s);
     default:
       return static_cast<int>(cudaErrorInvalidValue);
   }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -33,14 +34,25 @@ namespace {
   return ctx->device()->tensorflow_cpu_worker_threads()->workers;
 }
 
-// Reads and checks the `tile` attribute: 2 or 4.
+// Reads and checks the `tile` attribute: 2, 4 or 6.
 void ReadTile(OpKernelConstruction* ctx, const char* op, int64_t* tile) {
   OP_REQUIRES_OK(ctx, ctx->GetAttr("tile", tile));
-  OP_REQUIRES(ctx, *tile == 2 || *tile == 4,
+  OP_REQUIRES(ctx, *tile == 2 || *tile == 4 || *tile == 6,
               absl::InvalidArgumentError(absl::StrCat(
-                  op, " supports tile=2 (F(2x2, 3x3)) or tile=4 (F(4x4, "
-                      "3x3)). Received: tile=",
+                  op, " supports tile=2 (F(2x2, 3x3)), tile=4 (F(4x4, "
+                      "3x3)) or tile=6 (F(6x6, 3x3)). Received: tile=",
                   *tile)));
+}
+
+// Calls body(std::integral_constant<int, m>{}) for tile m (2, 4 or 6,
+// checked by ReadTile), so that the body can instantiate templates on m.
+template <typename Body>
+void WithTile(int64_t tile, Body body) {
+  switch (tile) {
+    case 2: body(std::integral_constant<int, 2>{}); break;
+    case 4: body(std::integral_constant<int, 4>{}); break;
+    default: body(std::integral_constant<int, 6>{});
+  }
 }
 
 // Checks that `filter` is [3, 3, in, out].
@@ -72,11 +84,9 @@ struct WinogradFilterTransformFunctor<CpuDevice> {
     Workers(ctx)->ParallelFor(
         plane, Scheduling::Adaptive((9 + a2) * 4),
         [=](int64_t first, int64_t last) {
-          if (tile == 2) {
-            winograd::FilterTransformRange<2>(f, u, plane, first, last);
-          } else {
-            winograd::FilterTransformRange<4>(f, u, plane, first, last);
-          }
+          WithTile(tile, [&](auto m) {
+            winograd::FilterTransformRange<m>(f, u, plane, first, last);
+          });
         });
   }
 };
@@ -137,22 +147,27 @@ struct WinogradConv2DFunctor<CpuDevice> {
     std::fill(zeros, zeros + g.in_channels, 0.0f);
     const int64_t a2 = (g.tile + 2) * (g.tile + 2);
     const int64_t tiles = winograd::Tiles(g);
-    const bool f4 = g.tile == 4;
     for (int64_t group = 0; group < tiles; group += p.group_tiles) {
       const int64_t size = std::min(p.group_tiles, tiles - group);
       workers->ParallelFor(
           size, Scheduling::Adaptive(a2 * g.in_channels * 8),
           [=, &g, &p](int64_t first, int64_t last) {
-            auto* transform = f4 ? winograd::TransformInputTiles<4>
-                                 : winograd::TransformInputTiles<2>;
-            transform(x, g, p, group, group + first, group + last, zeros, v);
+            WithTile(g.tile, [&](auto m) {
+              winograd::TransformInputTiles<m>(x, g, p, group, group + first,
+                                               group + last, zeros, v);
+            });
           });
       const int64_t row_blocks = winograd::CeilDiv(size, p.row_tiles);
       workers->ParallelForWithWorkerId(
           row_blocks * p.k_chunks, Scheduling::Fixed(1),
           [=, &g, &p](int64_t first, int64_t last, int worker) {
-            auto* multiply = f4 ? winograd::MultiplyTiles<4>
-                                : winograd::MultiplyTiles<2>;
+            void (*multiply)(const float*, const float*, const float*,
+                             float*, const WinogradGeometry&,
+                             const winograd::Plan&, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, float*) = nullptr;
+            WithTile(g.tile, [&](auto m) {
+              multiply = winograd::MultiplyTiles<m>;
+            });
             for (int64_t unit = first; unit < last; ++unit) {
               const int64_t t0 = group + unit / p.k_chunks * p.row_tiles;
               const int64_t k0 = unit % p.k_chunks * p.k_chunk;

@@ -29,7 +29,7 @@ REGISTER_OP("KerasCnnPractice>WinogradFilterTransform")
     })
     .Doc(R"doc(
 The Winograd transform of a 3x3 filter [3, 3, in, out] for output tiles of
-tile x tile pixels (2 or 4): transformed_filter[:, :, c, k] = G g G^T, with g
+tile x tile pixels (2, 4 or 6): transformed_filter[:, :, c, k] = G g G^T, with g
 = filter[:, :, c, k] and G the (tile + 2) x 3 matrix of F(tile x tile, 3x3).
 )doc");
 
@@ -66,7 +66,7 @@ REGISTER_OP("KerasCnnPractice>WinogradConv2D")
     })
     .Doc(R"doc(
 Stride-1 3x3 convolution of NHWC input by Winograd's minimal filtering
-F(tile x tile, 3x3) (Lavin & Gray 2016), tile 2 or 4: equal, up to rounding,
+F(tile x tile, 3x3) (Lavin & Gray 2016), tile 2, 4 or 6: equal, up to rounding,
 to Conv2D with strides 1 and the same padding ("SAME" or "VALID").
 
 transformed_filter is either empty (shape [0]: the op transforms `filter`
