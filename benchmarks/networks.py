@@ -5,23 +5,28 @@ Networks: `keras.applications` VGG-16 (the convolutional trunk,
 `include_top=False`: the fully connected head is the same in both) and
 ResNet-50 (whole, logits), `weights=None`, 224x224x3 inputs. The converted
 copy is `keras_cnnpractice.fast_conv_models.with_fast_conv2d(model)`: the
-same weights, each Conv2D a FastConv2D that measures, when it is first
-traced, which algorithm computes it fastest together with its bias and
-activation at that batch (see `conv_autotune`), and keeps TensorFlow's own
-unless another is 10 % faster.
+same weights, each Conv2D a FastConv2D(auto) that measures which algorithm
+computes it fastest together with its bias and activation at that batch
+(see `conv_autotune`) and keeps TensorFlow's own unless another is 10 %
+faster; `fast_conv_models.settle` then settles the choices on the whole
+model (all native, the layers' own choices, each custom algorithm alone or
+left out, timed side by side: the fastest is kept if 10 % faster than all
+native; the timings are in the JSON as `settle_ms`).
 
 Per network and batch (1 and 8 by default), both models run inference in a
-`tf.function` on the same random input. The converted one's first call
-(which measures and chooses) is timed on its own ("tuning"); its choices
-are cached in a fresh file for this run. Then the two are called in
-rounds, one call of each per round (--repeats rounds, after one warm-up
-call each), and the best (minimum) and median times are reported, with the
-speedup (original / converted, best times), the algorithms chosen, and the
+`tf.function` on the same random input. Conversion, choosing and settling
+are timed together ("tuning"); the per-layer choices are cached in a fresh
+file for this run. Then the two are called in rounds, one call of each per
+round (--repeats rounds, after one warm-up call each), and the best
+(minimum) and median times are reported, with the speedups (original /
+converted, of the best and of the median times; the goals are judged on
+the best, as in conv_algorithms.py), the algorithms chosen, and the
 largest difference of the outputs relative to the original's largest
-magnitude.
+magnitude. Where every layer settles on `native` the two models run the
+same graph, so their ratio shows the timing noise of the machine.
 
     python benchmarks/networks.py [--networks vgg16,resnet50]
-        [--batches 1,8] [--repeats 5]
+        [--batches 1,8] [--repeats 10]
 
 Writes benchmarks/results/networks.{json,md} (or NAME.* with --name).
 Goals (issue 17): never below 1.0x; VGG-16 >= 2.0x; ResNet-50 >= 1.3x.
@@ -48,7 +53,7 @@ SIDE = 224
 
 flags.DEFINE_list("networks", ["vgg16", "resnet50"], "Networks to run.")
 flags.DEFINE_list("batches", ["1", "8"], "Batch sizes.")
-flags.DEFINE_integer("repeats", 5, "Timed rounds (one call of each model "
+flags.DEFINE_integer("repeats", 10, "Timed rounds (one call of each model "
                      "per round).")
 flags.DEFINE_integer("seed", 0, "Seed of the input.")
 flags.DEFINE_string("name", "networks", "Results file name.")
@@ -70,20 +75,22 @@ def _network(name):
 
 def _run(name, batch):
     import tensorflow as tf
+    from keras_cnnpractice.fast_conv_models import settle
     from keras_cnnpractice.fast_conv_models import with_fast_conv2d
     from keras_cnnpractice.layers import FastConv2D
 
     original = _network(name)
-    fast = with_fast_conv2d(original)
     rng = np.random.default_rng(FLAGS.seed)
     x = tf.constant(rng.standard_normal((batch, SIDE, SIDE, 3),
                                         dtype=np.float32))
+    start = time.perf_counter()
+    fast = with_fast_conv2d(original)
+    settled = settle(fast, x)
+    tuning = time.perf_counter() - start
     run_original = tf.function(lambda: original(x, training=False))
     run_fast = tf.function(lambda: fast(x, training=False))
     want = run_original().numpy().astype(np.float64)
-    start = time.perf_counter()
     got = run_fast().numpy().astype(np.float64)
-    tuning = time.perf_counter() - start
     times = {"original": [], "fast": []}
     for _ in range(FLAGS.repeats):
         for label, fn in (("original", run_original), ("fast", run_fast)):
@@ -98,11 +105,14 @@ def _run(name, batch):
         "median_ms": {k: statistics.median(v) * 1e3
                       for k, v in times.items()},
         "tuning_seconds": tuning,
+        "settle_ms": settled["ms"], "settled_on": settled["kept"],
         "chosen": dict(sorted(chosen.items())),
         "max_relative_error": float(np.abs(got - want).max()
                                     / np.abs(want).max()),
     }
     entry["speedup"] = entry["ms"]["original"] / entry["ms"]["fast"]
+    entry["median_speedup"] = (entry["median_ms"]["original"]
+                               / entry["median_ms"]["fast"])
     print(f"  {name} N={batch}: original {entry['ms']['original']:.1f} ms, "
           f"FastConv2D(auto) {entry['ms']['fast']:.1f} ms, "
           f"{entry['speedup']:.2f}x, chosen {entry['chosen']}, error "
@@ -136,12 +146,13 @@ def main(_):
                "never_slower": never_slower,
                "seconds": time.perf_counter() - started}
     columns = ["network", "N", "Keras ms (best / median)",
-               "FastConv2D(auto) ms (best / median)", "speedup",
+               "FastConv2D(auto) ms (best / median)",
+               "speedup (best / median)",
                "algorithms chosen", "max relative error", "tuning s"]
     rows = [[r["network"], r["batch"],
              f"{r['ms']['original']:.1f} / {r['median_ms']['original']:.1f}",
              f"{r['ms']['fast']:.1f} / {r['median_ms']['fast']:.1f}",
-             f"{r['speedup']:.2f}x",
+             f"{r['speedup']:.2f}x / {r['median_speedup']:.2f}x",
              ", ".join(f"{a} {n}" for a, n in r["chosen"].items()),
              f"{r['max_relative_error']:.1e}", f"{r['tuning_seconds']:.0f}"]
             for r in results]

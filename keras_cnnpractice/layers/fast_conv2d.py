@@ -108,6 +108,22 @@ class FastConv2D(keras.layers.Conv2D):
         if self.groups != 1:
             raise ValueError("FastConv2D has no grouped convolution. "
                              f"Received: groups={self.groups!r}")
+        if not isinstance(portable, bool):
+            raise ValueError("portable must be True or False. Received: "
+                             f"portable={portable!r}")
+        self.portable = portable
+        self.chosen_algorithms = {}
+        self.set_algorithm(algorithm)
+
+    def set_algorithm(self, algorithm):
+        """Makes the layer compute with `algorithm` from its next trace on
+        (e.g. an `auto` layer fixed to what it chose; see
+        `fast_conv_models.with_fast_conv2d(..., sample=...)`).
+
+        Raises:
+            ValueError: an algorithm that cannot compute this layer's
+                convolution, or `auto` for a dtype it cannot measure.
+        """
         if algorithm == _AUTO:
             # Refuses a dtype `auto` cannot measure now, not at the first call.
             conv_autotune.tolerance(self.compute_dtype)
@@ -123,17 +139,12 @@ class FastConv2D(keras.layers.Conv2D):
                     f"{self.kernel_size}, strides={self.strides}, "
                     f"dilation_rate={self.dilation_rate}, dtype="
                     f"{self.compute_dtype}")
-        if not isinstance(portable, bool):
-            raise ValueError("portable must be True or False. Received: "
-                             f"portable={portable!r}")
         self.algorithm = algorithm
-        self.portable = portable
         # im2col and Winograd are compiled ops without an XLA kernel ("auto"
         # may choose them): Keras then leaves XLA off for the model, where
         # it would fail. "native" and "fft" (tf.signal) compile.
         self.supports_jit = algorithm in ("native", "fft")
         self.chosen_algorithm = None if algorithm == _AUTO else algorithm
-        self.chosen_algorithms = {}
 
     def build(self, input_shape):
         super().build(input_shape)

@@ -47,7 +47,7 @@ CHECK = textwrap.dedent("""
     want = tf.nn.conv2d(x.astype("float64"), w.astype("float64"), 1,
                         "SAME").numpy()
     scale = np.abs(want).max()
-    for tile in (2, 4):
+    for tile in (2, 4, 6):
         got = winograd_conv2d(x, w, tile=tile).numpy()
         assert np.abs(got - want).max() <= 1e-4 * scale, tile
     assert np.abs(im2col_conv2d(x, w).numpy() - want).max() <= 1e-5 * scale

@@ -1,15 +1,16 @@
 // CPU arithmetic of the Winograd ops (see winograd.h for the algorithm and
-// the layouts): the transforms of Lavin & Gray (2016) for F(2x2, 3x3) and
-// F(4x4, 3x3), vectorized over channels, the matrix product of the
-// transform domain, and the blocked convolution built from them.
+// the layouts): the transforms of Lavin & Gray (2016) for F(2x2, 3x3),
+// F(4x4, 3x3) and F(6x6, 3x3), vectorized over channels, the matrix product
+// of the transform domain, and the blocked convolution built from them.
 //
 // Vector code: the transforms use GCC/Clang vector types, one AVX register
-// of 8 floats where the build targets AVX (-march=native on an AVX2
-// machine), one SSE register of 4 on a baseline x86-64 build. The matrix
-// product has an AVX2 + FMA micro-kernel (6 rows x 16 columns, 12
-// accumulator registers) when the build enables both, and the same in
-// portable C++ otherwise. No AVX-512 path: the machine this was written and
-// measured on (AMD EPYC, Zen 3) has none, so it could not be tested.
+// of 8 floats where the build targets AVX (the avx2 and avx512 levels of
+// setup.py), one SSE register of 4 on the generic build. The matrix product
+// has an AVX-512 micro-kernel (6 rows x 32 columns, 12 zmm accumulators) in
+// the avx512 build, an AVX2 + FMA one (6 x 16, 12 ymm) in the avx2 build,
+// and the same in portable C++ otherwise. On a CPU with full-width 512-bit
+// FMA units the AVX-512 kernel does twice the AVX2 one's work per
+// instruction (benchmarks/conv_algorithms.py runs both levels).
 //
 // The product has its own micro-kernel rather than packed_gemm.h's
 // GemmPackedB because its operands differ: the transformed tiles are
@@ -29,7 +30,10 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX2__) && defined(__FMA__)
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KCP_WINOGRAD_AVX512 1
+#elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define KCP_WINOGRAD_AVX2_FMA 1
 #endif
@@ -40,7 +44,9 @@ namespace keras_cnnpractice {
 namespace winograd {
 
 // ---------------------------------------------------------------------------
-// Lanes: one float, or a vector register of them (8 with AVX, else 4).
+// Lanes: one float, or a vector register of them (8 with AVX, else 4; 16
+// with AVX-512 measured no better: faster on 256-512 channels, slower on
+// 64-128, within this machine's noise in total).
 
 #ifdef __AVX__
 typedef float VecF __attribute__((vector_size(32)));
@@ -160,11 +166,15 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
 // ---------------------------------------------------------------------------
 // c[rows x cols] (+)= a[rows x depth] * b[depth x cols], row-major with
 // leading dimensions lda, ldb, ldc, in depth blocks of kKc: each block of b
-// is packed into panels of 16 columns, contiguous, which a micro-kernel
+// is packed into panels of kNr columns, contiguous, which a micro-kernel
 // multiplies with 6 rows of a at a time.
 
 constexpr int64_t kMr = 6;     // micro-kernel rows
+#ifdef KCP_WINOGRAD_AVX512
+constexpr int64_t kNr = 32;    // micro-kernel columns (2 AVX-512 registers)
+#else
 constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
+#endif
 constexpr int64_t kKc = 64;    // depth block
 
 // Floats of the packed panels of a depth block of `cols` columns.
@@ -172,12 +182,50 @@ inline int64_t PackFloats(int64_t cols) {
   return kKc * (cols + kNr - 1) / kNr * kNr;
 }
 
-// c[R x 16] (+)= a[R x depth] * panel[depth x 16]; `cols` <= 16 of the 16
+// c[R x kNr] (+)= a[R x depth] * panel[depth x kNr]; `cols` <= kNr of the
 // columns are real (the panel's others are zero); `accumulate` adds to c.
 // The sum over this depth block starts from zero and is added to c at the
 // end, so a long depth is summed in blocks (smaller rounding errors than
 // one running sum).
-#ifdef KCP_WINOGRAD_AVX2_FMA
+#if defined(KCP_WINOGRAD_AVX512)
+// 6 rows x 32 columns in 12 zmm accumulators; the partial columns of the
+// last panel are loaded and stored through masks.
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  __m512 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < depth; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(panel + p * kNr);
+    const __m512 b1 = _mm512_loadu_ps(panel + p * kNr + 16);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * lda + p]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
+  const __mmask16 m1 = cols >= 32   ? 0xFFFF
+                       : cols > 16 ? (1u << (cols - 16)) - 1
+                                   : 0;
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    float* dst = c + r * ldc;
+    if (accumulate) {
+      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, dst));
+      acc[r][1] =
+          _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, dst + 16));
+    }
+    _mm512_mask_storeu_ps(dst, m0, acc[r][0]);
+    _mm512_mask_storeu_ps(dst + 16, m1, acc[r][1]);
+  }
+}
+#elif defined(KCP_WINOGRAD_AVX2_FMA)
 template <int R>
 inline void MicroKernel(const float* a, int64_t lda, const float* panel,
                         int64_t depth, float* c, int64_t ldc, int64_t cols,
@@ -224,7 +272,7 @@ inline void MicroKernel(const float* a, int64_t lda, const float* panel,
 }
 #else
 // The same with the build's vector type (4 floats with SSE, 8 with AVX):
-// the 16 columns in passes of two vectors, 12 accumulators in registers.
+// the kNr columns in passes of two vectors, 12 accumulators in registers.
 template <int R>
 inline void MicroKernel(const float* a, int64_t lda, const float* panel,
                         int64_t depth, float* c, int64_t ldc, int64_t cols,
@@ -255,9 +303,9 @@ inline void MicroKernel(const float* a, int64_t lda, const float* panel,
     }
   }
 }
-#endif  // KCP_WINOGRAD_AVX2_FMA
+#endif  // KCP_WINOGRAD_AVX512, KCP_WINOGRAD_AVX2_FMA
 
-// Where the 16-column panel holding column `col` of a packed depth block of
+// Where the kNr-column panel holding column `col` of a packed depth block of
 // `depth` rows starts, and the offset of (row p, column col) in it.
 inline int64_t PanelOffset(int64_t depth, int64_t p, int64_t col) {
   return col / kNr * depth * kNr + p * kNr + col % kNr;
