@@ -22,18 +22,3 @@ def run_python(args, timeout=600, check=True, **kwargs):
                              f"{result.stderr[-3000:]}")
     return result
 
-
-# The files whose tests start training jobs or clusters in child processes
-# (half a minute to a minute each). They are collected first so that the
-# two pytest-xdist workers of `make test` start on them and the quick tests
-# fill in behind: run last, one of them would leave a worker alone for its
-# whole length at the end.
-SLOW_FIRST = ("tests/test_train.py", "tests/strategies/",
-              "tests/test_tune_cli.py",
-              "tests/training/test_checkpoint_faults.py",
-              "tests/test_doctor.py", "tests/test_cli_errors.py",
-              "tests/models/test_zoo.py")
-
-
-def pytest_collection_modifyitems(items):
-    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
