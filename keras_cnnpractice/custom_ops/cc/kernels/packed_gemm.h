@@ -5,7 +5,7 @@
 // over kKC-long slices of the inner dimension. Written with GCC vector
 // extensions, so the compiler emits FMA on the -march it is given (AVX2:
 // 8-float vectors, a 6x16 tile in 12 ymm accumulators; AVX-512: 16-float
-// vectors, a 6x32 tile). On a 2-core Zen3 it ran at 65-74 GFLOP/s per core
+// vectors, a 6x32 tile; SSE, the generic build: 4-float vectors, 6x8). On a 2-core Zen3 it ran at 65-74 GFLOP/s per core
 // where Eigen's Matrix product and Tensor contraction (from TensorFlow's
 // headers) ran at 50-55.
 //
@@ -25,10 +25,15 @@
 namespace keras_cnnpractice {
 namespace gemm {
 
-#ifdef __AVX512F__
+// The build's native vector width: a wider GCC vector type than the target
+// has registers for is lowered through memory (the generic x86-64-v2 build
+// with 32-byte vectors ran im2col at 5 GFLOP/s, 1/50 of its 6x8 SSE tile).
+#if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
-#else
+#elif defined(__AVX__)
 constexpr int kVecBytes = 32;
+#else
+constexpr int kVecBytes = 16;
 #endif
 typedef float Vec __attribute__((vector_size(kVecBytes)));
 
