@@ -21,4 +21,3 @@ def run_python(args, timeout=600, check=True, **kwargs):
                              f"{result.returncode}:\n{result.stdout[-3000:]}\n"
                              f"{result.stderr[-3000:]}")
     return result
-

@@ -95,6 +95,7 @@ def chosen_level(flags=None, forced=None):
     """The level to load: `$KCP_ISA` if set (it must be supported), else
     the best supported one that was built."""
     forced = os.environ.get(ISA_ENV) if forced is None else forced
+    flags = cpu_flags() if flags is None else flags
     supported = supported_levels(flags)
     if forced:
         if forced not in ISA_LEVELS:
@@ -102,8 +103,7 @@ def chosen_level(flags=None, forced=None):
                                  f"{', '.join(ISA_LEVELS)}. Received: "
                                  f"{ISA_ENV}={forced!r}")
         if forced not in supported:
-            missing = sorted(ISA_LEVELS[forced] - (
-                cpu_flags() if flags is None else flags))
+            missing = sorted(ISA_LEVELS[forced] - flags)
             raise OpLibraryError(f"{ISA_ENV}={forced} needs CPU flags this "
                                  f"CPU lacks: {', '.join(missing)}")
         return forced

@@ -319,13 +319,8 @@ def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
     Runs eagerly even when called while a `tf.function` traces.
 
     Args:
-        input_shape: NHWC input shape; the batch may be None.
-        kernel_shape: `[kh, kw, in, out]`.
-        strides, dilations: (height, width) pairs.
-        padding: `"SAME"` or `"VALID"`.
-        dtype: the compute dtype's name.
-        epilogue: what follows the convolution where it runs (see
-            `measure`), or None.
+        input_shape, kernel_shape, strides, padding, dilations, dtype,
+            epilogue: as in `measure`.
         epilogue_name: names `epilogue` in the cache key (e.g.
             `"bias+relu"`): the same name must mean the same epilogue.
 

@@ -5,9 +5,9 @@
 // over kKC-long slices of the inner dimension. Written with GCC vector
 // extensions, so the compiler emits FMA on the -march it is given (AVX2:
 // 8-float vectors, a 6x16 tile in 12 ymm accumulators; AVX-512: 16-float
-// vectors, a 6x32 tile; SSE, the generic build: 4-float vectors, 6x8). On a 2-core Zen3 it ran at 65-74 GFLOP/s per core
-// where Eigen's Matrix product and Tensor contraction (from TensorFlow's
-// headers) ran at 50-55.
+// vectors, a 6x32 tile; SSE, the generic build: 4-float vectors, 6x8). On
+// a 2-core Zen3 it ran at 65-74 GFLOP/s per core where Eigen's Matrix
+// product and Tensor contraction (from TensorFlow's headers) ran at 50-55.
 //
 // Operands are addressed by strides, so transposed operands need no copy
 // beyond the packing: element (i, p) of A is a[i * a_rs + p * a_cs] and

@@ -161,21 +161,17 @@ struct WinogradConv2DFunctor<CpuDevice> {
       workers->ParallelForWithWorkerId(
           row_blocks * p.k_chunks, Scheduling::Fixed(1),
           [=, &g, &p](int64_t first, int64_t last, int worker) {
-            void (*multiply)(const float*, const float*, const float*,
-                             float*, const WinogradGeometry&,
-                             const winograd::Plan&, int64_t, int64_t, int64_t,
-                             int64_t, int64_t, float*) = nullptr;
             WithTile(g.tile, [&](auto m) {
-              multiply = winograd::MultiplyTiles<m>;
+              for (int64_t unit = first; unit < last; ++unit) {
+                const int64_t t0 = group + unit / p.k_chunks * p.row_tiles;
+                const int64_t k0 = unit % p.k_chunks * p.k_chunk;
+                winograd::MultiplyTiles<m>(
+                    v, u, filter, out, g, p, group, t0,
+                    std::min(p.row_tiles, group + size - t0), k0,
+                    std::min(p.k_chunk, g.out_channels - k0),
+                    units + worker * unit_floats);
+              }
             });
-            for (int64_t unit = first; unit < last; ++unit) {
-              const int64_t t0 = group + unit / p.k_chunks * p.row_tiles;
-              const int64_t k0 = unit % p.k_chunks * p.k_chunk;
-              multiply(v, u, filter, out, g, p, group, t0,
-                       std::min(p.row_tiles, group + size - t0), k0,
-                       std::min(p.k_chunk, g.out_channels - k0),
-                       units + worker * unit_floats);
-            }
           });
     }
   }
