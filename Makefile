@@ -21,7 +21,7 @@ $(STAMP): $(PY) setup.py requirements.txt requirements-test.txt $(OP_SOURCES)
 	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
 	$(PY) -m pip install --quiet --no-build-isolation --no-deps -e .
-	$(PY) -m keras_cnnpractice.custom_ops
+	$(VENV)/bin/kcp-ops
 	touch $@
 
 train: install

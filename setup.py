@@ -162,9 +162,10 @@ class BuildOpLibrary(build_ext):
             cuda_lib = _cudart_static_dir(nvcc)
             link_cuda = [f"-L{cuda_lib}", "-l:libcudart_static.a", "-ldl",
                          "-lrt", "-lpthread"]
+            gpus = len(tf.config.list_physical_devices("GPU"))
             print(f"[keras_cnnpractice] building with CUDA ({nvcc}, sm_"
                   + ", sm_".join(CUDA_ARCHS) + "); the CUDA kernels run only "
-                  "where a GPU is present at run time")
+                  f"where a GPU is present: this machine has {gpus}")
         else:
             print("[keras_cnnpractice] nvcc not found (or KCP_NO_CUDA set): "
                   "building the op library CPU-only")
@@ -200,5 +201,10 @@ setup(
     ext_modules=[Extension(LIB_NAME, sources=[
         str(p.relative_to(ROOT)) for p in sorted(CC_DIR.rglob("*.cc"))])],
     cmdclass={"build_ext": BuildOpLibrary},
+    # One module per command under keras_cnnpractice/cli/.
+    entry_points={"console_scripts": [
+        f"kcp-{name.replace('_', '-')}=keras_cnnpractice.cli.{name}:run"
+        for name in ("train", "predict", "analyze", "doctor", "pack", "tune",
+                     "launch", "augment_preview", "ops")]},
     zip_safe=False,
 )

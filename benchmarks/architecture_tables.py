@@ -84,7 +84,7 @@ def main(_):
         f"Factorized convolutions, C = {c}, {n}x{n} map, float32")
     vgg = summarize(create_model("vgg16"))
     (common.RESULTS / "vgg16_analysis.md").write_text(
-        "# VGG-16 at 224x224x3 (python -m keras_cnnpractice.analyze vgg16 "
+        "# VGG-16 at 224x224x3 (kcp-analyze vgg16 "
         "--format=markdown)\n\n" + vgg.to_markdown())
 
 

@@ -77,16 +77,16 @@ def _run(strategy, model_dir):
     ones); returns result.json plus `wall_seconds`, `cpu_seconds` (every
     process of the job) and `load_average` (1-minute, at start and end), or
     `{"error": ...}`."""
-    from keras_cnnpractice.training.jobs import read_run, train_script
+    from keras_cnnpractice.training.jobs import read_run, train_command
     if os.path.exists(os.path.join(model_dir, "result.json")):
         print(f"reusing {model_dir}", flush=True)
         return read_run(model_dir)
     launcher, _ = STRATEGIES[strategy]
-    command = [sys.executable, str(train_script()), f"--strategy={strategy}",
+    command = [*train_command(), f"--strategy={strategy}",
                f"--epochs={FLAGS.epochs}", f"--batch_size={FLAGS.batch_size}",
                f"--model_dir={model_dir}"]
     if launcher:
-        command = [sys.executable, "-m", "keras_cnnpractice.launch",
+        command = [sys.executable, "-m", "keras_cnnpractice.cli.launch",
                    *launcher, "--", *command]
     print("running: " + " ".join(command[1:]), flush=True)
     start, cpu, load = time.perf_counter(), _cpu_seconds(), os.getloadavg()[0]

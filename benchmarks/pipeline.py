@@ -7,7 +7,7 @@ In one run, on --count generated JPEG files (--size x --size, quality
   * images/s of the training pipeline (`build_pipeline(..., training=True)`:
     shuffle, batch --batch_size, prefetch) over three sources of the
     same images: the JPEG folder (`image_folder`, decoded every epoch), the
-    TFRecord pack and the raw pack (`python -m keras_cnnpractice.data.pack
+    TFRecord pack and the raw pack (`kcp-pack
     --format tfrecord|raw`, read by `packed(shuffle=True)`; the pipeline
     reads the raw pack a whole batch at a time, `packed_batches`), each
     without augmentation and with the `natural` policy in the tf.data
@@ -30,7 +30,7 @@ In one run, on --count generated JPEG files (--size x --size, quality
   * the input-bound fraction of the default `train.py` job (mnist5k,
     mnist_cnn, digits augmentation, batch 64, mirrored over the split CPU):
     step time with the real pipeline / step time on cached tensors, from
-    `python -m keras_cnnpractice.doctor --json` in a child process.
+    `kcp-doctor --json` in a child process.
 
 Goals: the raw pack >= 10x the JPEG folder (no augmentation); the raw pack
 through the `natural` policy at --crop 224 >= 2,000 images/s; the default
@@ -176,12 +176,11 @@ def by_example(source):
 def doctor_default_job():
     """The doctor's report on train.py's defaults, run in a child process."""
     import json
-    from keras_cnnpractice.training.jobs import train_script
-    command = [sys.executable, "-m", "keras_cnnpractice.doctor", "--json",
+    command = [sys.executable, "-m", "keras_cnnpractice.cli.doctor", "--json",
                f"--steps={FLAGS.doctor_steps}",
                f"--model_dir={tempfile.mkdtemp(prefix='doctor-')}"]
     result = subprocess.run(command, capture_output=True, text=True,
-                            cwd=train_script().parent, timeout=1800)
+                            cwd=common.ROOT, timeout=1800)
     if result.returncode:
         return {"error": (result.stderr.strip().splitlines() or ["?"])[-1]}
     report = json.loads(result.stdout)

@@ -1,8 +1,8 @@
 """keras_cnnpractice: CNNs in practice for TensorFlow / Keras 3.
 
 Subpackages are imported on first use (`keras_cnnpractice.layers`, ...), so
-`python -m keras_cnnpractice.predict` needs nothing but TensorFlow, and a
-command's `--help` starts without it.
+`kcp-predict` needs nothing but TensorFlow, and a command's `--help`
+starts without it.
 
 Keras classes are registered for `keras.saving.load_model` after this one
 import: the modules that register them are imported as soon as Keras is

@@ -1,14 +1,17 @@
-"""python -m keras_cnnpractice.analyze."""
+"""kcp-analyze."""
 
 import keras
+import pytest
 
 from keras_cnnpractice.layers import Bottleneck
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.integration
+
 
 def test_csv_for_a_zoo_model_at_a_small_size(tmp_path):
     out = tmp_path / "vgg11.csv"
-    run_python(["-m", "keras_cnnpractice.analyze", "vgg11",
+    run_python(["-m", "keras_cnnpractice.cli.analyze", "vgg11",
                 "--input_shape=32,32,3", "--num_classes=10", "--format=csv",
                 f"--output={out}"])
     lines = out.read_text().splitlines()
@@ -22,7 +25,7 @@ def test_keras_file_with_nested_layers(tmp_path):
     model = keras.Model(inputs, Bottleneck(8, residual=True, name="block")(inputs))
     path = tmp_path / "m.keras"
     model.save(path)
-    result = run_python(["-m", "keras_cnnpractice.analyze", str(path),
+    result = run_python(["-m", "keras_cnnpractice.cli.analyze", str(path),
                          "--format=markdown", "--batch_size=16"])
     assert "| block/reduce | Conv2D | 8x8x4 |" in result.stdout
     assert "| block/add | Add |" in result.stdout
@@ -30,9 +33,9 @@ def test_keras_file_with_nested_layers(tmp_path):
 
 
 def test_errors_are_one_line():
-    result = run_python(["-m", "keras_cnnpractice.analyze", "lenet-9000"],
+    result = run_python(["-m", "keras_cnnpractice.cli.analyze", "lenet-9000"],
                         check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "analyze: error: Unknown model 'lenet-9000'")
+        "kcp-analyze: error: Unknown model 'lenet-9000'")
     assert "Traceback" not in result.stderr

@@ -1,10 +1,12 @@
-"""python -m keras_cnnpractice.augment_preview."""
+"""kcp-augment-preview."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.integration
 
 SIZE = 32
 
@@ -23,7 +25,7 @@ def _photo(path, height=40, width=56):
 
 
 def _preview(*args):
-    return run_python(["-m", "keras_cnnpractice.augment_preview", *args],
+    return run_python(["-m", "keras_cnnpractice.cli.augment_preview", *args],
                       check=False)
 
 
@@ -32,9 +34,9 @@ def _one_error_line(result):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     errors = [ln for ln in result.stderr.splitlines()
-              if ln.startswith("augment_preview:")]
+              if ln.startswith("kcp-augment-preview:")]
     assert len(errors) == 1, result.stderr[-3000:]
-    assert errors[0].startswith("augment_preview: error: ")
+    assert errors[0].startswith("kcp-augment-preview: error: ")
     return errors[0]
 
 
@@ -59,7 +61,7 @@ def test_missing_file_is_one_line_exit_2(tmp_path):
     out = tmp_path / "grid.png"
     line = _one_error_line(_preview(str(tmp_path / "nope.png"), "-o",
                                     str(out)))
-    assert line.startswith("augment_preview: error: cannot read image")
+    assert line.startswith("kcp-augment-preview: error: cannot read image")
     assert "nope.png" in line and "No such file" in line
     assert not out.exists() and not (tmp_path / "grid.png.tmp").exists()
 
@@ -69,7 +71,7 @@ def test_corrupt_file_is_one_line_exit_2(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
     out = tmp_path / "grid.png"
     line = _one_error_line(_preview(str(bad), "-o", str(out)))
-    assert line.startswith("augment_preview: error: cannot read image")
+    assert line.startswith("kcp-augment-preview: error: cannot read image")
     assert "{{" not in line and "[Op:" not in line
     assert not out.exists()
 

@@ -1,9 +1,12 @@
-"""python -m keras_cnnpractice.doctor: stages, a verdict, one-line errors."""
+"""kcp-doctor: stages, a verdict, one-line errors."""
 
 import json
+import pytest
 
 from tests.conftest import run_python
 from tests.data import image_files as files
+
+pytestmark = pytest.mark.integration
 
 STAGES = ["raw read", "decode", "augmentation (natural, in data)",
           "input pipeline alone", "train step, cached tensors",
@@ -18,7 +21,7 @@ def test_json_report_on_a_tiny_folder(tmp_path):
             for i in range(8):
                 (folder / f"{i}.jpg").write_bytes(
                     files.jpeg(files.noise((24, 24, 3), i)))
-    result = run_python(["-m", "keras_cnnpractice.doctor", "--json",
+    result = run_python(["-m", "keras_cnnpractice.cli.doctor", "--json",
                          f"--dataset=folder:{tmp_path / 'data'}",
                          "--augment=natural", "--strategy=off",
                          "--batch_size=8", "--steps=2",
@@ -34,8 +37,9 @@ def test_json_report_on_a_tiny_folder(tmp_path):
     assert not (tmp_path / "run").exists()  # the doctor writes nothing
 
 
+@pytest.mark.slow
 def test_table_and_bad_flags(tmp_path):
-    result = run_python(["-m", "keras_cnnpractice.doctor",
+    result = run_python(["-m", "keras_cnnpractice.cli.doctor",
                          "--dataset=synthetic", "--augment=none",
                          "--strategy=off", "--batch_size=16", "--steps=2",
                          f"--model_dir={tmp_path}"])
@@ -47,9 +51,9 @@ def test_table_and_bad_flags(tmp_path):
     for flag, message in [("--dataset=imagenet", "dataset must be one of"),
                           ("--steps=0", "--steps=0"),
                           ("--dataset=packed:/no/such", "names no folder")]:
-        bad = run_python(["-m", "keras_cnnpractice.doctor", flag],
+        bad = run_python(["-m", "keras_cnnpractice.cli.doctor", flag],
                          check=False)
         assert bad.returncode == 2
         err = bad.stderr.strip().splitlines()
-        assert err[-1].startswith("doctor: error: ") and message in err[-1]
+        assert err[-1].startswith("kcp-doctor: error: ") and message in err[-1]
         assert "Traceback" not in bad.stderr

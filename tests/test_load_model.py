@@ -9,12 +9,15 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from keras_cnnpractice import constraints
 from keras_cnnpractice import layers as kcp
 from keras_cnnpractice.layers import augment_steps as steps
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVALUES
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVECTORS
+
+pytestmark = pytest.mark.integration
 
 
 def every_layer_model():

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import REPO
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.integration
+
 SMALL = ["--strategy=mirrored", "--batch_size=32", "--seed=1"]
 
 
@@ -62,6 +64,33 @@ def test_run_writes_everything(trained):
     assert not list(model_dir.glob("export.tmp-*"))
 
 
+def test_the_default_log_is_quiet(trained):
+    _, log = trained
+    lines = log.splitlines()
+    # No native start-up lines, no CUDA probe on a machine without a GPU
+    # driver, no Python INFO logs of TensorFlow, no warning of Keras's own.
+    noise = [line for line in lines if line[:1] in "IWE" and line[1:5].isdigit()
+             or "INFO:tensorflow" in line or "absl::InitializeLog" in line
+             or "UserWarning" in line]
+    if not os.path.exists("/dev/nvidiactl"):
+        noise += [line for line in lines if "cuInit" in line]
+    assert noise == [], noise
+    # Not a terminal: one line per epoch (its summary), no progress bar.
+    assert [line for line in lines if line.startswith("Epoch ")] == [
+        "Epoch 1/2", "Epoch 2/2"]
+    assert sum(" - loss: " in line for line in lines) == 2
+    assert "\r" not in log and "━" not in log
+
+
+def test_verbose_shows_tensorflows_log(tmp_path):
+    result = run_python(["train.py", "--strategy=off", "--epochs=1",
+                         "--steps_per_epoch=2", "--batch_size=32",
+                         "--verbose", f"--model_dir={tmp_path}"])
+    assert "INFO:tensorflow" in result.stderr or any(
+        line[:1] == "I" and line[1:5].isdigit()
+        for line in result.stderr.splitlines())
+
+
 def test_precision_policy(tmp_path):
     result = run_python(["train.py", "--strategy=off", "--precision=mixed_bfloat16",
                          "--epochs=2", "--steps_per_epoch=3", "--batch_size=32",
@@ -74,6 +103,7 @@ def test_precision_policy(tmp_path):
         "mixed_bfloat16"
 
 
+@pytest.mark.slow
 def test_fixed_point_weights_and_tta_flags(tmp_path):
     # Mirrored: the test-time views go through the distributed model too.
     result = run_python(["train.py", "--strategy=mirrored",
@@ -120,6 +150,7 @@ def test_saved_model_in_fresh_process_matches_trained_model(trained, tmp_path):
     assert np.max(np.abs(served - expected)) <= 1e-5
 
 
+@pytest.mark.slow
 def test_predict_cli(trained, tmp_path):
     import tensorflow as tf
     from keras_cnnpractice.data import load_mnist5k
@@ -135,16 +166,16 @@ def test_predict_cli(trained, tmp_path):
         tf.repeat(x_test[:1], 3, axis=-1), (56, 56))[0].numpy().astype(np.uint8)).numpy())
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    result = run_python(["-m", "keras_cnnpractice.predict",
+    result = run_python(["-m", "keras_cnnpractice.cli.predict",
                          f"--saved_model={model_dir / 'export'}", *paths,
                          str(big), str(corrupt)], check=False)
     assert result.returncode == 1
     assert f"skipping {corrupt}: cannot decode image" in result.stderr
-    missing = run_python(["-m", "keras_cnnpractice.predict",
+    missing = run_python(["-m", "keras_cnnpractice.cli.predict",
                           f"--saved_model={tmp_path / 'nowhere'}", paths[0]],
                          check=False)
     assert missing.returncode == 2
-    assert "predict: error: cannot load SavedModel" in missing.stderr
+    assert "kcp-predict: error: cannot load SavedModel" in missing.stderr
     assert "Traceback" not in missing.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == len(paths) + 1
@@ -157,6 +188,7 @@ def test_predict_cli(trained, tmp_path):
         assert head.split(": class ")[1].startswith(str(probs.argmax()))
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_resumes_from_last_checkpoint(tmp_path):
     args = [sys.executable, "train.py", *SMALL, "--epochs=3",
             "--steps_per_epoch=40", f"--model_dir={tmp_path}"]
@@ -210,6 +242,7 @@ def pretrained_on_0_to_4(tmp_path_factory):
     return model_dir
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["finetune", "multistage", "features"])
 def test_transfer_from_a_train_py_run(pretrained_on_0_to_4, tmp_path, mode):
     import h5py

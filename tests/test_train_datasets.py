@@ -1,9 +1,12 @@
 """train.py --dataset= beyond mnist5k, --augment_in and --cache."""
 
 import json
+import pytest
 
 from tests.conftest import run_python
 from tests.data import image_files as files
+
+pytestmark = pytest.mark.integration
 
 
 def test_synthetic_with_augmentation_in_the_model(tmp_path):

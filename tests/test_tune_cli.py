@@ -1,4 +1,4 @@
-"""`python -m keras_cnnpractice.tune` end to end: two real train.py trials,
+"""`kcp-tune` end to end: two real train.py trials,
 the outputs, a rerun that reuses them, and one-line flag errors.
 
 The search loop's other paths (failed and NaN trials, a different search
@@ -13,16 +13,19 @@ import pytest
 
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.integration
+
 TRAIN_FLAGS = ["--strategy=off", "--model=float_mlp", "--batch_size=16",
                "--steps_per_epoch=1"]
 
 
 def _tune(out_dir, *args, check=True):
-    return run_python(["-m", "keras_cnnpractice.tune", "--trials=1",
+    return run_python(["-m", "keras_cnnpractice.cli.tune", "--trials=1",
                        "--stages=2", "--epochs=1", f"--out_dir={out_dir}",
                        *args, "--", *TRAIN_FLAGS], check=check)
 
 
+@pytest.mark.slow
 def test_search_end_to_end_and_rerun(tmp_path):
     result = _tune(tmp_path)
     out = result.stdout
@@ -58,17 +61,17 @@ def test_search_end_to_end_and_rerun(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--lr=1e-2:1e-5"], "tune: error: flag --lr=1e-2:1e-5: The low bound "
+    (["--lr=1e-2:1e-5"], "kcp-tune: error: flag --lr=1e-2:1e-5: The low bound "
      "of lr must be below the high bound. Received: low=0.01, high=1e-05"),
-    (["--trials=0"], "tune: error: flag --trials=0: 0 is not a positive "
+    (["--trials=0"], "kcp-tune: error: flag --trials=0: 0 is not a positive "
      "integer"),
 ])
 def test_bad_flags_give_one_line_error(tmp_path, args, message):
-    result = run_python(["-m", "keras_cnnpractice.tune",
+    result = run_python(["-m", "keras_cnnpractice.cli.tune",
                          f"--out_dir={tmp_path}", *args], check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith(message)
-    assert [ln for ln in lines if ln.startswith("tune:")] == [lines[-1]]
+    assert [ln for ln in lines if ln.startswith("kcp-tune:")] == [lines[-1]]
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "trials.json").exists()

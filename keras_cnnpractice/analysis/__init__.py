@@ -1,5 +1,5 @@
 """Network analyzer: output sizes, receptive fields, parameters, multiply-adds
-and memory, per layer (`python -m keras_cnnpractice.analyze MODEL`)."""
+and memory, per layer (`kcp-analyze MODEL`)."""
 
 from keras_cnnpractice.analysis.geometry import conv_output_size
 from keras_cnnpractice.analysis.summary import LayerRow

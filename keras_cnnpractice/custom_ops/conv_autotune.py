@@ -319,8 +319,8 @@ def choose_algorithm(input_shape, kernel_shape, strides, padding, dilations,
     Runs eagerly even when called while a `tf.function` traces.
 
     Args:
-        input_shape, kernel_shape, strides, padding, dilations, dtype,
-            epilogue: as in `measure`.
+        input_shape: as in `measure`, and so are `kernel_shape`,
+            `strides`, `padding`, `dilations`, `dtype` and `epilogue`.
         epilogue_name: names `epilogue` in the cache key (e.g.
             `"bias+relu"`): the same name must mean the same epilogue.
 

@@ -3,12 +3,11 @@ one color transform per image)."""
 
 import keras
 
+from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
 from keras_cnnpractice.layers import FusedAugment
 from keras_cnnpractice.layers import augment_steps as steps
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVALUES
 from keras_cnnpractice.layers.pca_lighting import IMAGENET_EIGENVECTORS
-
-AUGMENTATION_POLICIES = ("digits", "natural", "none")
 
 
 def augmentation_policy(name, seed=None, input_shape=None,

@@ -182,7 +182,7 @@ def read_image_file(path, size=None, resize="short_side"):
     """
     import tensorflow as tf
 
-    from keras_cnnpractice._cli import first_line
+    from keras_cnnpractice._errors import first_line
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -1,6 +1,6 @@
 """Reading packed data: pre-decoded images in large contiguous shards.
 
-A pack (written by `python -m keras_cnnpractice.data.pack`) is a folder:
+A pack (written by `kcp-pack`) is a folder:
 
     OUT_DIR/
       index.json           what is in the shards; written last
@@ -100,7 +100,7 @@ def packed_info(directory):
     """Reads and checks a pack's index (no shard is opened).
 
     Args:
-        directory: a folder written by `keras_cnnpractice.data.pack`.
+        directory: a folder written by `kcp-pack`.
 
     Returns:
         A `PackedInfo`.

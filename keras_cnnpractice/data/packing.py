@@ -1,7 +1,7 @@
 """Writing packs: decode a data set once, store its pixels in large shards.
 
-`pack_dataset` is what `python -m keras_cnnpractice.data.pack` runs; the
-command's docstring (`keras_cnnpractice/data/pack.py`) describes sources,
+`pack_dataset` is what `kcp-pack` runs; the
+command's docstring (`keras_cnnpractice/cli/pack.py`) describes sources,
 resizing, determinism and how re-runs and interruptions are handled, and
 `keras_cnnpractice.data.packed` the layout on disk.
 """
@@ -308,7 +308,7 @@ def pack_dataset(source, out_dir, size=None, resize="short_side", shard_mb=256,
 
     Sources, resizing, the record layout, determinism, re-runs and
     interruptions are described in the docstring of the command
-    `python -m keras_cnnpractice.data.pack` (`keras_cnnpractice/data/pack.py`).
+    `kcp-pack` (`keras_cnnpractice/cli/pack.py`).
 
     Args:
         source: a SOURCE string (folder, `folder:DIR`, `cifar10:DIR`,

@@ -31,9 +31,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_cnnpractice.data.options import AUGMENT_PLACES
 from keras_cnnpractice.layers._augment import FusedImageAugmentation
 
-AUGMENT_PLACES = ("data", "model")
 SHARD_POLICIES = ("file", "data", "off")
 # Default shuffle buffer of a dataset source: as many examples as fit here.
 SHUFFLE_BUFFER_BYTES = 128 << 20

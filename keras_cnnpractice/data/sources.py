@@ -15,7 +15,7 @@ A dataset spec is one of:
   central square of its short side, scaled), so folders of mixed sizes
   batch; without `image_size`, the short side of the first training image
   is used. Unusable files are skipped and reported.
-- `packed:DIR`: packs written by `python -m keras_cnnpractice.data.pack`,
+- `packed:DIR`: packs written by `kcp-pack`,
   `DIR/train` and `DIR/test` (or `DIR/val`), read with shard-level
   shuffling and verified checksums.
 

@@ -28,8 +28,15 @@ class InceptionModule(keras.layers.Layer):
       the 5x5 branch as two such pairs (`n`, default 7).
 
     Args:
-        branch1x1, branch3x3_reduce, branch3x3, branch5x5_reduce, branch5x5,
-            pool_proj: branch widths (GoogLeNet table columns).
+        branch1x1: filters of the 1x1 branch ("#1x1" in GoogLeNet's table 1).
+        branch3x3_reduce: filters of the 1x1 reduction before the 3x3
+            branch ("#3x3 reduce").
+        branch3x3: filters of the 3x3 branch ("#3x3").
+        branch5x5_reduce: filters of the 1x1 reduction before the 5x5
+            branch ("#5x5 reduce").
+        branch5x5: filters of the 5x5 branch ("#5x5").
+        pool_proj: filters of the 1x1 projection after the pooling branch
+            ("pool proj").
         naive: the naive module (no reductions, no projection).
         factorization: None, `"5x5"` or `"nxn"` (reduced form only).
         n: kernel length of the `"nxn"` factorization.

@@ -1,13 +1,10 @@
-"""Model zoo behind a name -> builder registry."""
+"""Model zoo behind a name -> builder registry.
 
-# Importing the builder modules registers their models.
-from keras_cnnpractice.models import alphago  # noqa: F401
-from keras_cnnpractice.models import binarynet  # noqa: F401
-from keras_cnnpractice.models import classic  # noqa: F401
-from keras_cnnpractice.models import googlenet  # noqa: F401
-from keras_cnnpractice.models import mnist_cnn  # noqa: F401
-from keras_cnnpractice.models import resnet  # noqa: F401
-from keras_cnnpractice.models import vgg  # noqa: F401
+`create_model(name)` imports the zoo module that builds `name` on first
+use; the builders are also importable directly
+(`keras_cnnpractice.models.vgg.vgg`, ...).
+"""
+
 from keras_cnnpractice.models.registry import create_model
 from keras_cnnpractice.models.registry import list_models
 from keras_cnnpractice.models.registry import register_model

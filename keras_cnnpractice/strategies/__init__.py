@@ -1,17 +1,15 @@
 """`tf.distribute` strategies by name, and the clusters they run on.
 
-The factory (and TensorFlow) is imported on first use, so
-`keras_cnnpractice.strategies.cluster` (TF_CONFIG, ports) and the launcher
-that uses it start without TensorFlow.
+The factory (and TensorFlow) is imported on first use, so the strategy
+names, `keras_cnnpractice.strategies.cluster` (TF_CONFIG, ports) and the
+launcher that uses it start without TensorFlow.
 """
 
-import importlib
+from keras_cnnpractice._lazy import lazy_attributes
 
-_FACTORY = ("STRATEGY_NAMES", "get_strategy")
-__all__ = list(_FACTORY)
+# get_strategy's names (case-insensitive), importable without TensorFlow.
+STRATEGY_NAMES = ("off", "one_device", "mirrored", "model_parallel",
+                  "multi_worker_mirrored", "parameter_server")
 
-
-def __getattr__(name):
-    if name in _FACTORY:
-        return getattr(importlib.import_module(f"{__name__}.factory"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, _LAZY = lazy_attributes(__name__, {"factory": ["get_strategy"]})
+__all__ = ["STRATEGY_NAMES", *_LAZY]

@@ -109,8 +109,8 @@ def parse_tf_config(text, strategy):
         raise ValueError(
             f"--strategy={strategy} reads its cluster from the TF_CONFIG "
             "environment variable, which is not set; start the job with "
-            "`python -m keras_cnnpractice.launch` or set TF_CONFIG as "
-            "described in the README")
+            "`kcp-launch` or set TF_CONFIG as "
+            "described in docs/distributed.md")
     try:
         config = json.loads(text)
     except json.JSONDecodeError as err:

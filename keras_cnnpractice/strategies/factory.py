@@ -4,10 +4,9 @@ import re
 
 import tensorflow as tf
 
+from keras_cnnpractice.strategies import STRATEGY_NAMES
 from keras_cnnpractice.strategies import cluster
 
-STRATEGY_NAMES = ("off", "one_device", "mirrored", "model_parallel",
-                  "multi_worker_mirrored", "parameter_server")
 # Strategies that take num_devices > 1 (devices of this machine).
 MULTI_DEVICE = ("mirrored", "model_parallel")
 # Strategies whose cluster comes from TF_CONFIG.

@@ -39,7 +39,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from keras_cnnpractice._cli import first_line
+from keras_cnnpractice._errors import first_line
 
 # The root attribute of a checkpoint file that holds its content's digest.
 DIGEST_ATTR = "keras_cnnpractice_sha256"

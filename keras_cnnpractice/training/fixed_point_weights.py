@@ -13,35 +13,11 @@ replica of a `tf.distribute` strategy rounds its copy of a variable
 identically and the copies stay in sync.
 """
 
-import re
-
 import tensorflow as tf
 
 from keras_cnnpractice.custom_ops.stochastic_round import check_rounding
 from keras_cnnpractice.custom_ops.stochastic_round import stochastic_round
-
-_FORMAT = re.compile(r"fixed(\d+):(\d+)")
-
-
-def parse_weights_format(spec):
-    """`"float"` -> None; `"fixed<word_bits>:<frac_bits>"` -> the two ints.
-
-    Raises:
-        ValueError: anything else, or bit counts `stochastic_round` rejects.
-    """
-    if spec == "float":
-        return None
-    match = _FORMAT.fullmatch(str(spec))
-    if not match:
-        raise ValueError("weights_format must be 'float' or "
-                         "'fixed<word_bits>:<frac_bits>', e.g. 'fixed16:14'. "
-                         f"Received: weights_format={spec!r}")
-    word_bits, frac_bits = int(match.group(1)), int(match.group(2))
-    if not 2 <= word_bits <= 24 or frac_bits > 64:
-        raise ValueError("weights_format needs 2 <= word_bits <= 24 and "
-                         f"frac_bits <= 64. Received: weights_format={spec!r}")
-    return word_bits, frac_bits
-
+from keras_cnnpractice.training.config import parse_weights_format
 
 class FixedPointRounding:
     """A variable constraint: the (optionally constrained) value rounded to

@@ -1,6 +1,6 @@
 """Running `train.py` in a child process and reading back what it wrote.
 
-Benchmarks and the hyperparameter search (`keras_cnnpractice.tune`) run
+Benchmarks and the hyperparameter search (`kcp-tune`) run
 many short trainings; each gets its own process, so one that crashes, hangs
 on a bad configuration or leaves TensorFlow in an odd state cannot take the
 others down, and each starts from the same clean runtime.
@@ -15,19 +15,10 @@ import sys
 from keras_cnnpractice.training.curves import read_history
 
 
-def train_script():
-    """The path of the repository's `train.py`.
-
-    Raises:
-        FileNotFoundError: the package is not used from a checkout of the
-            repository (an installed wheel has no `train.py`).
-    """
-    path = pathlib.Path(__file__).resolve().parents[2] / "train.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"train.py not found at {path}; running "
-                                "training jobs needs a checkout of the "
-                                "repository")
-    return path
+def train_command():
+    """The command line that runs `kcp-train` with this Python, from a
+    checkout or an installed wheel alike."""
+    return [sys.executable, "-m", "keras_cnnpractice.cli.train"]
 
 
 def read_run(model_dir):
@@ -70,14 +61,12 @@ def run_train_job(job_flags, model_dir, log=print, timeout=None):
     if os.path.exists(saved):
         log(f"reusing {saved}")
         return read_run(model_dir)
-    cmd = [sys.executable, str(train_script()), *job_flags,
-           f"--model_dir={model_dir}"]
+    cmd = [*train_command(), *job_flags, f"--model_dir={model_dir}"]
     log("running: " + " ".join(cmd[1:]))
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
-        done = subprocess.run(cmd, cwd=train_script().parent, env=env,
-                              capture_output=True, text=True, check=False,
-                              timeout=timeout)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                              check=False, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s", "returncode": None}
     if done.returncode != 0:

@@ -6,53 +6,14 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 import tempfile
-from typing import Optional
 
 from absl import logging
 
 from keras_cnnpractice._files import write_text_atomic
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything a training run depends on; saved as `flags.json`."""
-
-    strategy: str = "mirrored"
-    num_devices: Optional[int] = None
-    dataset: str = "mnist5k"
-    image_size: Optional[int] = None
-    classes: str = ""
-    train_examples_per_class: Optional[int] = None
-    model: str = "mnist_cnn"
-    augment: str = "digits"
-    augment_in: str = "data"
-    cache: str = ""
-    precision: str = "float32"
-    epochs: int = 15
-    steps_per_epoch: Optional[int] = None
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    lr_scaling: str = "none"
-    lr_reference_batch: int = 64
-    warmup_epochs: int = 0
-    l2: float = 0.0
-    optimizer: str = "adam"
-    weights_format: str = "float"
-    rounding: str = "stochastic"
-    init_from: str = ""
-    transfer: str = "finetune"
-    new_head_classes: Optional[int] = None
-    feature_layer: str = ""
-    eval_tta: str = "none"
-    sanity_checks: bool = False
-    model_dir: str = "runs/mnist_cnn"
-    export_dir: Optional[str] = None
-    seed: int = 0
-    cluster_timeout_s: float = 120.0
-
-    def resolved_export_dir(self):
-        return self.export_dir or os.path.join(self.model_dir, "export")
+from keras_cnnpractice.training.config import LR_SCALING
+from keras_cnnpractice.training.config import OPTIMIZERS
 
 
 def write_json_atomic(path, payload):
@@ -69,9 +30,6 @@ def save_flags(config, out_dir):
             logging.warning("Flags differ from the run saved in %s: %s",
                             config.model_dir, ", ".join(changed))
     write_json_atomic(path, current)
-
-
-OPTIMIZERS = ("adam", "sgd", "momentum")
 
 
 def make_optimizer(name, learning_rate):
@@ -155,7 +113,7 @@ def prepare_run(config, log=print):
         ValueError: flags that do not combine, or data that cannot be
             opened.
     """
-    from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+    from keras_cnnpractice.training.config import parse_weights_format
     fixed_point = parse_weights_format(config.weights_format) is not None
     if fixed_point and config.init_from:
         raise ValueError("--weights_format=fixed... does not combine with "
@@ -232,7 +190,6 @@ def _num_workers(strategy):
     return spec.num_tasks("worker")
 
 
-LR_SCALING = ("none", "linear")
 
 
 def _check_lr_flags(config):
@@ -293,7 +250,7 @@ def _check_multi_worker(config):
         ("--sanity_checks", config.sanity_checks),
         ("--eval_tta", config.eval_tta != "none")) if used]
     if strategy == "parameter_server":
-        from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
+        from keras_cnnpractice.training.config import parse_weights_format
         unsupported += [flag for flag, used in (
             ("--weights_format", parse_weights_format(config.weights_format)
              is not None),
@@ -499,6 +456,11 @@ def _train(config, run, out):
         model.fit(
             train_ds, epochs=config.epochs, initial_epoch=initial_epoch,
             steps_per_epoch=config.steps_per_epoch, validation_data=test_ds,
+            # The dataset shuffles itself (Keras warns that shuffle=True,
+            # its default, does not apply to a dataset).
+            shuffle=False,
+            # A progress bar on a terminal, one line per epoch in a log.
+            verbose=1 if sys.stdout.isatty() else 2,
             callbacks=[guard, training.EpochCheckpoint(out / "checkpoints"),
                        timer,
                        # Per-epoch metrics, appended across resumed runs.

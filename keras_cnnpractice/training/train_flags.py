@@ -1,8 +1,9 @@
 """`train.py`'s flags, defined once: importing this module defines them.
 
-`train.py` and the pipeline doctor (`python -m keras_cnnpractice.doctor`)
-both import it, so the doctor takes exactly the flags of the run it
-diagnoses.
+`kcp-train` (`train.py`) and the pipeline doctor (`kcp-doctor`) both import
+it, so the doctor takes exactly the flags of the run it diagnoses. It
+imports no TensorFlow: the flags parse, are checked and print `--help` in
+a fraction of a second.
 """
 
 import math
@@ -10,25 +11,28 @@ import os
 
 from absl import flags
 
-from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES
-from keras_cnnpractice.data.pipeline import AUGMENT_PLACES
+from keras_cnnpractice.data.options import AUGMENT_PLACES
+from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
 from keras_cnnpractice.data.sources import DATASET_NAMES
 from keras_cnnpractice.data.sources import parse_dataset_spec
 from keras_cnnpractice.data.subsets import parse_classes
 from keras_cnnpractice.models import list_models
-from keras_cnnpractice.strategies.factory import STRATEGY_NAMES
-from keras_cnnpractice.training.fixed_point_weights import parse_weights_format
-from keras_cnnpractice.training.runner import LR_SCALING
-from keras_cnnpractice.training.runner import OPTIMIZERS
-from keras_cnnpractice.training.runner import TrainConfig
-from keras_cnnpractice.training.transfer_run import TRANSFER_MODES
+from keras_cnnpractice.strategies import STRATEGY_NAMES
+from keras_cnnpractice.training.config import LR_SCALING
+from keras_cnnpractice.training.config import OPTIMIZERS
+from keras_cnnpractice.training.config import PRECISIONS
+from keras_cnnpractice.training.config import ROUNDINGS
+from keras_cnnpractice.training.config import TRANSFER_MODES
+from keras_cnnpractice.training.config import TTA_VIEWS
+from keras_cnnpractice.training.config import TrainConfig
+from keras_cnnpractice.training.config import parse_weights_format
 
 _DEFAULTS = TrainConfig()
 
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, STRATEGY_NAMES,
                   "tf.distribute strategy (case-insensitive); "
                   "multi_worker_mirrored and parameter_server read their "
-                  "cluster from TF_CONFIG (python -m keras_cnnpractice.launch "
+                  "cluster from TF_CONFIG (kcp-launch "
                   "starts one on this machine).",
                   case_sensitive=False)
 flags.DEFINE_integer("num_devices", None,
@@ -61,8 +65,7 @@ flags.DEFINE_enum("augment_in", _DEFAULTS.augment_in, AUGMENT_PLACES,
 flags.DEFINE_string("cache", _DEFAULTS.cache,
                     "Cache the decoded training examples after the first "
                     "epoch: '' (none), 'memory', or a folder.")
-flags.DEFINE_enum("precision", _DEFAULTS.precision,
-                  ["float64", "float32", "mixed_float16", "mixed_bfloat16"],
+flags.DEFINE_enum("precision", _DEFAULTS.precision, PRECISIONS,
                   "Keras dtype policy: compute dtype (and float32 variables "
                   "for mixed_*); mixed_float16 gets dynamic loss scaling.")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Epochs to train.",
@@ -96,10 +99,9 @@ flags.DEFINE_string("weights_format", _DEFAULTS.weights_format,
                     "'float', or 'fixed<word_bits>:<frac_bits>' (e.g. "
                     "fixed16:14) to store the weights in fixed point after "
                     "every update (Gupta et al. 2015).")
-flags.DEFINE_enum("rounding", _DEFAULTS.rounding, ["stochastic", "nearest"],
+flags.DEFINE_enum("rounding", _DEFAULTS.rounding, ROUNDINGS,
                   "Rounding onto the --weights_format grid.")
-flags.DEFINE_enum("eval_tta", _DEFAULTS.eval_tta,
-                  ["none", "flip", "ten_crop", "multi_scale"],
+flags.DEFINE_enum("eval_tta", _DEFAULTS.eval_tta, TTA_VIEWS,
                   "Also report test accuracy with class scores averaged over "
                   "test-time views (keras_cnnpractice.tta).")
 flags.DEFINE_string("init_from", _DEFAULTS.init_from,

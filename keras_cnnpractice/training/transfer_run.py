@@ -10,7 +10,6 @@ import keras
 
 from keras_cnnpractice import transfer
 
-TRANSFER_MODES = ("finetune", "multistage", "features")
 
 
 def pretrained_model(init_from, num_classes, new_head_classes=None):
@@ -56,7 +55,7 @@ def train_new_head(model, new_layers, optimizer, train_ds, steps_per_epoch,
                          "give --new_head_classes or data with another "
                          "number of classes")
     compile_groups(model, new_layers, optimizer, stage1=True)
-    history = model.fit(train_ds, epochs=max_epochs,
+    history = model.fit(train_ds, epochs=max_epochs, shuffle=False,
                         steps_per_epoch=steps_per_epoch, verbose=0,
                         callbacks=[keras.callbacks.EarlyStopping(
                             monitor="loss", min_delta=1e-3,

@@ -1,4 +1,4 @@
-"""The coarse-to-fine search `python -m keras_cnnpractice.tune` runs.
+"""The coarse-to-fine search `kcp-tune` runs.
 
 Each trial is one `train.py` run in its own process
 (`keras_cnnpractice.training.jobs.run_train_job`) with the trial's

@@ -316,7 +316,7 @@ def test_packed_bad_arguments(tmp_path):
 
 
 def _pack_cli(*args):
-    return run_python(["-m", "keras_cnnpractice.data.pack", *args],
+    return run_python(["-m", "keras_cnnpractice.cli.pack", *args],
                       check=False, timeout=300)
 
 
@@ -324,7 +324,7 @@ def _one_error_line(result):
     assert result.returncode == 2, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     errors = [ln for ln in result.stderr.splitlines()
-              if ln.startswith("pack:")]
+              if ln.startswith("kcp-pack:")]
     assert len(errors) == 1, result.stderr[-3000:]
     return errors[0]
 
@@ -344,9 +344,9 @@ def test_cli_packs_then_does_nothing(folder, tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--format=zip"], "pack: error: flag --format=zip: value should be one "
+    (["--format=zip"], "kcp-pack: error: flag --format=zip: value should be one "
                        "of <raw|tfrecord>"),
-    (["/nonexistent/folder", "out"], "pack: error: An image folder must be"),
+    (["/nonexistent/folder", "out"], "kcp-pack: error: An image folder must be"),
 ])
 def test_cli_errors_are_one_line_exit_2(args, expected, tmp_path):
     args = [a if a != "out" else str(tmp_path / "out") for a in args]

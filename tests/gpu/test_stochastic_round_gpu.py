@@ -15,6 +15,8 @@ import pytest
 from tests import numpy_reference as ref
 from tests.gpu import harness
 
+pytestmark = pytest.mark.gpu
+
 needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 

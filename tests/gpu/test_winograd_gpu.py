@@ -19,6 +19,8 @@ import pytest
 from tests import numpy_reference as ref
 from tests.gpu import harness
 
+pytestmark = pytest.mark.gpu
+
 # Largest error relative to max |exact result|, per tile size, as for the
 # CPU op.
 TOLERANCE = {2: 2e-6, 4: 3e-5}

@@ -12,6 +12,8 @@ import pytest
 from keras_cnnpractice.strategies import cluster
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.integration
+
 GOOD = {"cluster": {"worker": ["localhost:2222", "localhost:2223"]},
         "task": {"type": "worker", "index": 1}}
 PS = {"cluster": {"chief": ["h0:1"], "worker": ["h1:1", "h2:1"],

@@ -13,12 +13,14 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.integration
+
 FAKE = str(REPO / "tests" / "strategies" / "fake_task.py")
 
 
 def _launch(actions, *flags):
     return subprocess.Popen(
-        [sys.executable, "-m", "keras_cnnpractice.launch", *flags, "--",
+        [sys.executable, "-m", "keras_cnnpractice.cli.launch", *flags, "--",
          sys.executable, FAKE, json.dumps(actions)], cwd=REPO, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -80,7 +82,7 @@ def test_a_task_that_never_comes_up():
     code, out, err = _finish(_launch({"worker:1": "noport"}, "--workers=2",
                                      "--cluster_timeout_s=1"))
     assert code == 1
-    assert re.fullmatch(r"launch: error: worker:1 at 127\.0\.0\.1:\d+ did not "
+    assert re.fullmatch(r"kcp-launch: error: worker:1 at 127\.0\.0\.1:\d+ did not "
                         r"come up within 1 s \(--cluster_timeout_s\); .*",
                         err.strip()), err
     assert time.monotonic() - start < 20
@@ -112,15 +114,15 @@ def test_ports_in_use():
                                        f"--base_port={port - 1}"))
     assert code == 1
     assert err.strip() == (
-        f"launch: error: Port {port} of task worker:1 (127.0.0.1:{port}) is "
+        f"kcp-launch: error: Port {port} of task worker:1 (127.0.0.1:{port}) is "
         "in use by another process; free it or choose another port. "
         f"Received: address='127.0.0.1:{port}' (--base_port={port - 1} takes "
         f"ports {port - 1}-{port})")
 
 
 def test_no_command():
-    done = subprocess.run([sys.executable, "-m", "keras_cnnpractice.launch",
+    done = subprocess.run([sys.executable, "-m", "keras_cnnpractice.cli.launch",
                            "--workers=2"], cwd=REPO, capture_output=True,
                           text=True)
     assert done.returncode == 2
-    assert done.stderr.startswith("launch: error: no command")
+    assert done.stderr.startswith("kcp-launch: error: no command")

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from keras_cnnpractice.training.runner import TrainConfig
+from keras_cnnpractice.training.config import TrainConfig
 from keras_cnnpractice.training.runner import learning_rate_schedule
 
 

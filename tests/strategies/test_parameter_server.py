@@ -8,15 +8,18 @@ import re
 import signal
 import subprocess
 import sys
+import pytest
 
 from tests.conftest import REPO
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.integration
 
 EPOCHS, STEPS = 3, 15
 
 
 def _launch(model_dir):
-    command = [sys.executable, "-m", "keras_cnnpractice.launch", "--workers=2",
+    command = [sys.executable, "-m", "keras_cnnpractice.cli.launch", "--workers=2",
                "--ps=1", "--cluster_timeout_s=90", "--",
                sys.executable, "train.py", "--strategy=parameter_server",
                f"--epochs={EPOCHS}", f"--steps_per_epoch={STEPS}",
@@ -40,6 +43,7 @@ def _kill(pids):
             pass
 
 
+@pytest.mark.slow
 def test_killed_worker_then_killed_job_resumes_and_exports(tmp_path):
     launcher = _launch(tmp_path)
     seen = []

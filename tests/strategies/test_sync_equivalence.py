@@ -9,21 +9,25 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 from tests.conftest import run_python
 from tests.strategies.one_step import initial_weights
 from tests.strategies.one_step import one_step
 
+pytestmark = pytest.mark.integration
+
 BATCH = 16
 ONE_STEP = str(REPO / "tests" / "strategies" / "one_step.py")
 
 
 def _launch(*command):
-    return [sys.executable, "-m", "keras_cnnpractice.launch", "--workers=2",
+    return [sys.executable, "-m", "keras_cnnpractice.cli.launch", "--workers=2",
             "--cluster_timeout_s=90", "--", sys.executable, *command]
 
 
+@pytest.mark.slow
 def test_one_step_of_mirrored_and_multi_worker_mirrored_equals_off(tmp_path):
     runs = {
         "mirrored": subprocess.Popen(
@@ -55,6 +59,7 @@ def test_one_step_of_mirrored_and_multi_worker_mirrored_equals_off(tmp_path):
         assert np.max(np.abs(end - start)) > 1e-4
 
 
+@pytest.mark.slow
 def test_train_py_multi_worker_mirrored_chief_writes(tmp_path):
     out = run_python(_launch(
         "train.py", "--strategy=multi_worker_mirrored", "--epochs=2",

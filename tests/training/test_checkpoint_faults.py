@@ -4,8 +4,11 @@ them aside, resumes from the newest one that verifies, and finishes."""
 import json
 
 import h5py
+import pytest
 
 from tests.conftest import run_python
+
+pytestmark = pytest.mark.integration
 
 _ARGS = ["train.py", "--strategy=off", "--batch_size=16",
          "--steps_per_epoch=2", "--seed=1"]
@@ -38,6 +41,7 @@ def _datasets(h5file):
     return names
 
 
+@pytest.mark.slow
 def test_restart_after_truncated_bit_flipped_and_deleted_checkpoints(tmp_path):
     checkpoints = tmp_path / "checkpoints"
     _train(tmp_path, epochs=3)

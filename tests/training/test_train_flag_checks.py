@@ -12,6 +12,8 @@ from keras_cnnpractice.training.train_flags import check_learning_rate
 from keras_cnnpractice.training.train_flags import check_output_dir
 from tests.conftest import run_python
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 0.0, -1e-3])
 def test_bad_learning_rates_are_refused(value):

@@ -1,4 +1,4 @@
-"""The search loop of `keras_cnnpractice.tune`, with train.py replaced by a
+"""The search loop of `kcp-tune`, with train.py replaced by a
 fake so that failures, NaN runs and resuming are quick to check."""
 
 import csv

@@ -84,6 +84,7 @@ def test_adam_first_step_is_rate_times_multiplier_per_group():
                                  use_ema=True),
     lambda: keras.optimizers.RMSprop(0.01, gradient_accumulation_steps=2),
 ], ids=["adam_schedule_decay", "momentum_clip_ema", "rmsprop_accumulate"])
+@pytest.mark.slow
 def test_equals_the_wrapped_optimizer_when_every_multiplier_is_one(make):
     x, y = _data(32)
     plain, grouped = three_dense(4), three_dense(4)

@@ -1,7 +1,7 @@
 """Writes a PNG grid of random augmentations of one image, to see a policy.
 
-    python -m keras_cnnpractice.augment_preview --policy natural photo.jpg -o grid.png
-    python -m keras_cnnpractice.augment_preview --policy digits digit.png -o grid.png \\
+    kcp-augment-preview --policy natural photo.jpg -o grid.png
+    kcp-augment-preview --policy digits digit.png -o grid.png \\
         --rows 3 --cols 4 --size 224 --seed 0
 
 IMAGE (JPEG, PNG, BMP or GIF, decoded with `tf.io.decode_image`; grayscale
@@ -21,16 +21,13 @@ reported on one line, with exit status 2.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice._errors import first_line as _first_line
+from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
 
-from keras_cnnpractice._cli import first_line as _first_line  # noqa: E402
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
-from keras_cnnpractice.data.augmentation import AUGMENTATION_POLICIES  # noqa: E402
-
-PROG = "augment_preview"
+PROG = "kcp-augment-preview"
 
 flags.DEFINE_enum("policy", "natural", AUGMENTATION_POLICIES,
                   "Augmentation policy to preview.")
@@ -138,5 +135,10 @@ def main(argv):
     return 0
 
 
+def run():
+    """The console script `kcp-augment-preview`."""
+    _absl.run(main, PROG, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser(PROG))
+    run()

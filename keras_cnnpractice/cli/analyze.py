@@ -1,24 +1,22 @@
 """Prints a network's per-layer analysis: shapes, parameters, multiply-adds,
 activation memory, receptive field and jump, with totals.
 
-    python -m keras_cnnpractice.analyze vgg16
-    python -m keras_cnnpractice.analyze resnet50 --input_shape=32,32,3 --batch_size=128
-    python -m keras_cnnpractice.analyze googlenet --format=markdown --output=googlenet.md
-    python -m keras_cnnpractice.analyze path/to/model.keras --format=csv
+    kcp-analyze vgg16
+    kcp-analyze resnet50 --input_shape=32,32,3 --batch_size=128
+    kcp-analyze googlenet --format=markdown --output=googlenet.md
+    kcp-analyze path/to/model.keras --format=csv
 
 MODEL is a name from the model zoo (`keras_cnnpractice.models.list_models()`)
 or a saved `.keras` file.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice.cli import _absl
 
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
+PROG = "kcp-analyze"
 
 flags.DEFINE_list("input_shape", None, "height,width,channels (default: the "
                   "network's native input).")
@@ -56,14 +54,14 @@ def _load(name_or_path):
 
 def main(argv):
     if len(argv) != 2:
-        print("analyze: error: give exactly one MODEL (a zoo name or a .keras "
+        print(f"{PROG}: error: give exactly one MODEL (a zoo name or a .keras "
               "file)", file=sys.stderr)
         return 2
     from keras_cnnpractice.analysis import summarize
     try:
         model = _load(argv[1])
     except (ValueError, OSError) as err:
-        print(f"analyze: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"{PROG}: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     summary = summarize(model, batch_size=FLAGS.batch_size,
                         optimizer_slots=FLAGS.optimizer_slots)
@@ -77,5 +75,10 @@ def main(argv):
     return 0
 
 
+def run():
+    """The console script `kcp-analyze`."""
+    _absl.run(main, PROG, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser("analyze"))
+    run()

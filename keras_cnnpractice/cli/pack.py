@@ -1,11 +1,11 @@
 """Decodes a data set once and writes its pixels into large packed shards.
 
-    python -m keras_cnnpractice.data.pack photos/ packs/photos --size 256
-    python -m keras_cnnpractice.data.pack photos/ packs/photos-224 --size 224 \\
+    kcp-pack photos/ packs/photos --size 256
+    kcp-pack photos/ packs/photos-224 --size 224 \\
         --resize exact --shard_mb 512 --workers 8 --format tfrecord
-    python -m keras_cnnpractice.data.pack cifar10:~/data/cifar-10-batches-bin packs/c10
-    python -m keras_cnnpractice.data.pack cifar10:DIR packs/c10-test --split test
-    python -m keras_cnnpractice.data.pack mnist5k packs/mnist5k
+    kcp-pack cifar10:~/data/cifar-10-batches-bin packs/c10
+    kcp-pack cifar10:DIR packs/c10-test --split test
+    kcp-pack mnist5k packs/mnist5k
 
 SOURCE is a folder with one sub-folder per class (`image_folder`; also
 written `folder:DIR`), `cifar10:DIR` or `cifar100:DIR` (the binary versions;
@@ -46,20 +46,17 @@ status 2.
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice._errors import first_line
+from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.data.image_folder import RESIZE_MODES
+from keras_cnnpractice.data.packed import FORMATS
+from keras_cnnpractice.data.packing import SKIPPED_NAME
+from keras_cnnpractice.data.packing import SPLITS
+from keras_cnnpractice.data.packing import pack_dataset
 
-from keras_cnnpractice._cli import first_line  # noqa: E402
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
-from keras_cnnpractice.data.image_folder import RESIZE_MODES  # noqa: E402
-from keras_cnnpractice.data.packed import FORMATS  # noqa: E402
-from keras_cnnpractice.data.packing import SKIPPED_NAME  # noqa: E402
-from keras_cnnpractice.data.packing import SPLITS  # noqa: E402
-from keras_cnnpractice.data.packing import pack_dataset  # noqa: E402
-
-PROG = "pack"
+PROG = "kcp-pack"
 
 flags.DEFINE_integer("size", None, "Side of the square images to store "
                      "(default: keep the source's size, which must then be "
@@ -111,5 +108,10 @@ def main(argv):
     return 0
 
 
+def run():
+    """The console script `kcp-pack`."""
+    _absl.run(main, PROG, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser(PROG))
+    run()

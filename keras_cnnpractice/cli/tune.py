@@ -1,8 +1,8 @@
 """Random search of learning rate and L2 strength, coarse to fine, over train.py.
 
-    python -m keras_cnnpractice.tune --trials 20 --epochs 2 \\
+    kcp-tune --trials 20 --epochs 2 \\
         --lr 1e-5:1e-2 --reg 1e-5:1e-1 --out_dir runs/tune
-    python -m keras_cnnpractice.tune --trials 8 --stages 2 --top_k 3 \\
+    kcp-tune --trials 8 --stages 2 --top_k 3 \\
         --out_dir runs/tune_quick -- --strategy=off --steps_per_epoch=20
 
 Each stage draws --trials (learning rate, L2) pairs, each uniformly in log
@@ -32,19 +32,15 @@ none did, 2 for bad flags, an OUT_DIR that holds a different search or
 cannot be written (one line on stderr).
 """
 
-import os
 import pathlib
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice._errors import first_line
+from keras_cnnpractice.cli import _absl
 
-from keras_cnnpractice._cli import first_line  # noqa: E402
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
-
-PROG = "tune"
+PROG = "kcp-tune"
 
 flags.DEFINE_integer("trials", 10, "Trials per stage.", lower_bound=1)
 flags.DEFINE_integer("stages", 2, "Search stages: 1 is a plain random "
@@ -115,5 +111,10 @@ def main(argv):
     return 0
 
 
+def run():
+    """The console script `kcp-tune`."""
+    _absl.run(main, PROG, __doc__, tensorflow=False)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser(PROG))
+    run()

@@ -1,8 +1,8 @@
 """Starts a local multi-worker cluster: one process per task, on loopback.
 
-    python -m keras_cnnpractice.launch --workers=2 -- \\
+    kcp-launch --workers=2 -- \\
         python train.py --strategy=multi_worker_mirrored --epochs=3
-    python -m keras_cnnpractice.launch --workers=2 --ps=1 -- \\
+    kcp-launch --workers=2 --ps=1 -- \\
         python train.py --strategy=parameter_server --epochs=3
 
 Every task runs the same command with its own `TF_CONFIG` (the cluster's
@@ -29,11 +29,12 @@ import sys
 import threading
 import time
 
-from absl import app
 from absl import flags
 
-from keras_cnnpractice._cli import flags_parser
+from keras_cnnpractice.cli import _absl
 from keras_cnnpractice.strategies import cluster
+
+PROG = "kcp-launch"
 
 flags.DEFINE_integer("workers", 2, "Worker processes.", lower_bound=1)
 flags.DEFINE_integer("ps", 0, "Parameter-server processes; > 0 also starts "
@@ -258,18 +259,23 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
 def main(argv):
     command = argv[1:]
     if not command:
-        print("launch: error: no command; usage: python -m "
-              "keras_cnnpractice.launch --workers=N [--ps=M] -- COMMAND...",
+        print(f"{PROG}: error: no command; usage: {PROG} --workers=N "
+              "[--ps=M] -- COMMAND...",
               file=sys.stderr)
         sys.exit(2)
     try:
         code = launch(command, FLAGS.workers, FLAGS.ps,
                       FLAGS.cluster_timeout_s, FLAGS.base_port, FLAGS.grace_s)
     except LaunchError as err:
-        print(f"launch: error: {err}", file=sys.stderr)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if code >= 0 else 128 - code)
 
 
+def run():
+    """The console script `kcp-launch`."""
+    _absl.run(main, PROG, __doc__, tensorflow=False)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser("launch"))
+    run()

@@ -1,8 +1,8 @@
 """Pipeline doctor: times each stage of a `train.py` configuration and says
 which one bounds the training step, and what to do about it.
 
-    python -m keras_cnnpractice.doctor [train.py flags] [--steps N] [--json]
-    python -m keras_cnnpractice.doctor --dataset=folder:photos --augment=natural \\
+    kcp-doctor [train.py flags] [--steps N] [--json]
+    kcp-doctor --dataset=folder:photos --augment=natural \\
         --model=resnet18 --batch_size=64
 
 It takes every `train.py` flag (the same definitions) and sets up the run
@@ -33,7 +33,7 @@ cache (the pipeline), prefetching (pipeline fast alone, slow beside the
 model), or a larger batch (a step so short that per-step overhead rules).
 
 Prints a short table, or with `--json` one JSON object. Bad flags are
-reported on one line (`doctor: error: ...`, exit status 2).
+reported on one line (`kcp-doctor: error: ...`, exit status 2).
 """
 
 import json
@@ -41,16 +41,13 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice._errors import first_line
+from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.training import train_flags
 
-from keras_cnnpractice._cli import first_line  # noqa: E402
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
-from keras_cnnpractice.training import train_flags  # noqa: E402
-
-PROG = "doctor"
+PROG = "kcp-doctor"
 INPUT_BOUND = 1.05
 # Below this many seconds per step, fixed per-step costs dominate.
 SHORT_STEP_SECONDS = 0.005
@@ -108,7 +105,7 @@ def _fit_step_seconds(model, dataset, steps):
     from keras_cnnpractice.training import EpochTimer
     timer = EpochTimer()
     model.fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0,
-              callbacks=[timer])
+              shuffle=False, callbacks=[timer])
     return statistics.median(timer.epoch_seconds[1:]) / steps
 
 
@@ -116,7 +113,7 @@ def diagnose(config, steps=20):
     """Times the stages of `config`'s input pipeline and training step.
 
     Args:
-        config: a `keras_cnnpractice.training.runner.TrainConfig`.
+        config: a `keras_cnnpractice.training.config.TrainConfig`.
         steps: batches timed per stage.
 
     Returns:
@@ -213,13 +210,13 @@ def _verdict(stages, fraction, step_cached, batch, config, source):
             if rate is not None and rate < need}
     if "raw read" in slow:
         return ("reading the files", "a faster disk; pack the data" if
-                packed else "pack the data (python -m "
-                "keras_cnnpractice.data.pack, then --dataset=packed:DIR): "
+                packed else "pack the data (kcp-pack, then "
+                "--dataset=packed:DIR): "
                 "large sequential reads instead of one small file per image")
     if "decode" in slow:
         return ("decoding", "more parallel calls, or a faster disk" if
                 packed or not source.file_based else
-                "pack the data (python -m keras_cnnpractice.data.pack): "
+                "pack the data (kcp-pack): "
                 "decode once, read raw pixels every epoch")
     if "augmentation" in slow and config.augment_in == "data":
         return ("augmentation on the CPU",
@@ -277,5 +274,10 @@ def main(argv):
     return 0
 
 
+def run():
+    """The console script `kcp-doctor`."""
+    _absl.run(main, PROG, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser(PROG))
+    run()

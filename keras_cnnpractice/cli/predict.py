@@ -1,6 +1,6 @@
 """Classifies image files with an exported SavedModel, using TensorFlow only.
 
-    python -m keras_cnnpractice.predict --saved_model runs/mnist_cnn/export digit.png
+    kcp-predict --saved_model runs/mnist_cnn/export digit.png
 
 Prints one line per image: the most likely class, its probability, and the
 probability of every class. Images are decoded with TensorFlow (PNG, JPEG,
@@ -15,13 +15,12 @@ TensorFlow ops it holds (file writes included).
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+from absl import flags
 
-from absl import app  # noqa: E402
-from absl import flags  # noqa: E402
+from keras_cnnpractice._errors import first_line
+from keras_cnnpractice.cli import _absl
 
-from keras_cnnpractice._cli import first_line  # noqa: E402
-from keras_cnnpractice._cli import flags_parser  # noqa: E402
+PROG = "kcp-predict"
 
 flags.DEFINE_string("saved_model", None, "SavedModel directory (train.py's "
                     "--export_dir).", required=True)
@@ -49,13 +48,13 @@ def _read_image(path, spec):
 def main(argv):
     images = argv[1:]
     if not images:
-        print("predict: error: give at least one IMAGE file", file=sys.stderr)
+        print(f"{PROG}: error: give at least one IMAGE file", file=sys.stderr)
         return 2
     import tensorflow as tf
     try:
         signature, spec = _load(FLAGS.saved_model)
     except (OSError, ValueError, tf.errors.OpError) as err:
-        print(f"predict: error: cannot load SavedModel {FLAGS.saved_model}: "
+        print(f"{PROG}: error: cannot load SavedModel {FLAGS.saved_model}: "
               f"{first_line(err)}", file=sys.stderr)
         return 2
     failed = 0
@@ -79,5 +78,10 @@ def main(argv):
     return 1 if failed else 0
 
 
+def run():
+    """The console script `kcp-predict`."""
+    _absl.run(main, PROG, __doc__)
+
+
 if __name__ == "__main__":
-    app.run(main, flags_parser=flags_parser("predict"))
+    run()
