@@ -138,8 +138,8 @@ def read_comparison(pack_dir, batch):
     import tensorflow as tf
 
     from keras_cnnpractice.data import packed
-    from keras_cnnpractice.data.packed import LABEL_BYTES
-    from keras_cnnpractice.data.packed_batches import packed_batches
+    from keras_cnnpractice.data.packs.format import LABEL_BYTES
+    from keras_cnnpractice.data.packs import packed_batches
     info = packed(pack_dir, verify="none").info
     shape, record = info.shape, info.record_bytes
 

@@ -20,6 +20,8 @@ import numbers
 import numpy as np
 import tensorflow as tf
 
+from keras_cnnpractice._validate import check_int
+
 POLICIES = ("none", "flip", "ten_crop", "multi_scale")
 DEFAULT_SCALES = (224, 256, 384, 480, 640)
 DEFAULT_SIZE = 224
@@ -31,11 +33,7 @@ TEN_CROP_ORDER = ("top_left", "top_right", "bottom_left", "bottom_right",
 
 
 def _check_size(size, name="size"):
-    if (isinstance(size, bool) or not isinstance(size, numbers.Integral)
-            or size < 1):
-        raise ValueError(f"{name} must be a positive integer. Received: "
-                         f"{name}={size!r}")
-    return int(size)
+    return check_int(name, size, 1)
 
 
 def _check_nhwc(images, caller):

@@ -8,16 +8,20 @@
   starts).
 * Relative links (pages, benchmark tables, images) point at files that
   exist, and anchors into Markdown files at headings that exist.
-* No page names the command forms that the console scripts replaced.
+* No page names the command forms that the console scripts replaced, and
+  every command line of a ```sh block names a command of this project
+  with flags that command defines (its `--help` lists them).
 * `mkdocs build --strict` succeeds (skipped where mkdocs is not installed),
   and the API reference documents every public name of the packages.
 """
 
+import functools
 import importlib
 import json
 import os
 import pathlib
 import re
+import shlex
 import subprocess
 import sys
 import unicodedata
@@ -29,6 +33,7 @@ DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 ALL_MARKDOWN = [*PAGES, *sorted((DOCS / "api").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.M | re.S)
+SHELL = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
 OWN_PROCESS = "<!-- docs-test: own-process"
@@ -163,3 +168,56 @@ def test_mkdocs_build_strict(tmp_path):
             if not re.search(rf'id="[\w.]*\.{re.escape(name)}"', html):
                 missing.append(f"{package}.{name} (docs/api/{page}.md)")
     assert not missing, "not in the API reference:\n" + "\n".join(missing)
+
+
+# Commands whose arguments after a bare `--` are another command's flags.
+PASSES_FLAGS_TO = {"kcp-tune": "kcp-train"}
+
+
+def _invocations(words):
+    """`(command, flag names)` of each of this project's commands in one
+    shell line (`kcp-launch ... -- python train.py ...` holds two)."""
+    found, command = [], None
+    for word in words:
+        name = pathlib.PurePath(word).name
+        if name.startswith("kcp-") or name == "train.py":
+            command = "kcp-train" if name == "train.py" else name
+            found.append((command, []))
+        elif word == "--" and command:
+            command = PASSES_FLAGS_TO.get(command)
+            if command:
+                found.append((command, []))
+        elif command and word.startswith("--") and len(word) > 2:
+            found[-1][1].append(word[2:].partition("=")[0])
+    return found
+
+
+@functools.cache
+def _help(command):
+    module = command[len("kcp-"):].replace("-", "_")
+    result = subprocess.run(
+        [sys.executable, "-m", f"keras_cnnpractice.cli.{module}", "--help"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{command} --help: {result.stderr[-2000:]}"
+    return result.stdout
+
+
+def test_shell_examples_use_real_commands_and_flags():
+    wrong = []
+    for page in PAGES:
+        for block in SHELL.findall(page.read_text()):
+            pending = ""
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+                try:  # a quoted string may span lines
+                    words = shlex.split(pending + line, comments=True)
+                except ValueError:
+                    pending += line + "\n"
+                    continue
+                pending = ""
+                for command, names in _invocations(words):
+                    text = _help(command)
+                    wrong += [f"{page.name}: {command} --{name}"
+                              for name in names
+                              if f"--{name}:" not in text and
+                              f"--[no]{name.removeprefix('no')}:" not in text]
+    assert not wrong, "flags the commands do not define:\n" + "\n".join(wrong)

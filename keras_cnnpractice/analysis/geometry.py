@@ -4,6 +4,8 @@ import math
 
 import keras
 
+from keras_cnnpractice._validate import pair
+
 
 def conv_output_size(n, f, stride=1, padding=0):
     """Spatial output size of a convolution or pooling: (N - F + 2P) / S + 1.
@@ -43,10 +45,6 @@ def conv_output_size(n, f, stride=1, padding=0):
     return span // stride + 1
 
 
-def _pair(value):
-    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
 # Layers whose output is a view of their input, or the input itself at
 # inference: they add no activation memory.
 VIEW_LAYERS = (keras.layers.Flatten, keras.layers.Reshape,
@@ -72,7 +70,8 @@ def receptive_field_step(layer, rf, jump, input_shape):
         return (tuple(r + (n - 1) * j if n else r
                       for r, j, n in zip(rf, jump, size)), jump)
     if isinstance(layer, keras.layers.Conv2DTranspose):
-        k, s = _pair(layer.kernel_size), _pair(layer.strides)
+        k = pair("kernel_size", layer.kernel_size)
+        s = pair("strides", layer.strides)
         new_jump = tuple(j / st for j, st in zip(jump, s))
         return (tuple(r + (kk - 1) * j for r, kk, j in zip(rf, k, new_jump)),
                 new_jump)
@@ -80,7 +79,7 @@ def receptive_field_step(layer, rf, jump, input_shape):
                                                             None)
     if kernel is None or not hasattr(layer, "strides"):
         return rf, jump
-    k, s = _pair(kernel), _pair(layer.strides)
-    d = _pair(getattr(layer, "dilation_rate", 1))
+    k, s = pair("kernel_size", kernel), pair("strides", layer.strides)
+    d = pair("dilation_rate", getattr(layer, "dilation_rate", 1))
     return (tuple(r + (kk - 1) * dd * j for r, kk, dd, j in zip(rf, k, d, jump)),
             tuple(j * st for j, st in zip(jump, s)))

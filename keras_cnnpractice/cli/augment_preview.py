@@ -18,12 +18,12 @@ Bad flags, a missing or unreadable image, or an unwritable output are
 reported on one line, with exit status 2.
 """
 
-import os
 import sys
 
 from absl import flags
 
 from keras_cnnpractice._errors import first_line as _first_line
+from keras_cnnpractice._files import write_bytes_atomic
 from keras_cnnpractice.cli import _absl
 from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
 
@@ -103,16 +103,9 @@ def write_png_atomic(path, grid):
     temporary name and a rename."""
     import tensorflow as tf
     data = tf.io.encode_png(grid).numpy()
-    tmp = f"{path}.tmp"
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
+        write_bytes_atomic(path, data)
     except OSError as err:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
         raise PreviewError(f"cannot write {path}: "
                            f"{err.strerror or _first_line(err)}") from err
 

@@ -126,8 +126,8 @@ def diagnose(config, steps=20):
 
     import tensorflow as tf
 
-    from keras_cnnpractice.training import runner
-    run = runner.prepare_run(
+    from keras_cnnpractice.training import prepare
+    run = prepare.prepare_run(
         config, log=lambda line: print(line, file=sys.stderr, flush=True))
     with run.strategy.scope():
         if config.init_from:
@@ -136,8 +136,8 @@ def diagnose(config, steps=20):
                 config.init_from, run.source.num_classes,
                 config.new_head_classes)
         else:
-            model = runner.new_model(config, run)
-        model.compile(optimizer=runner.make_optimizer(config.optimizer,
+            model = prepare.new_model(config, run)
+        model.compile(optimizer=prepare.make_optimizer(config.optimizer,
                                                       run.learning_rate),
                       loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])

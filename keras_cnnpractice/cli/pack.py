@@ -23,7 +23,7 @@ image's short side and scales it to S x S, `--resize exact` scales height
 and width to S independently (the aspect ratio is lost). Undecodable files
 are skipped, counted, logged and listed in `index.json` and `skipped.jsonl`
 (one JSON object `{"path": ..., "reason": ...}` a line).
-See `keras_cnnpractice.data.packed` for the layout; read a pack with
+See `keras_cnnpractice.data.packs` for the layout; read a pack with
 `keras_cnnpractice.data.packed(OUT_DIR)`.
 
 Everything is written into a hidden folder beside OUT_DIR
@@ -51,10 +51,10 @@ from absl import flags
 from keras_cnnpractice._errors import first_line
 from keras_cnnpractice.cli import _absl
 from keras_cnnpractice.data.image_folder import RESIZE_MODES
-from keras_cnnpractice.data.packed import FORMATS
-from keras_cnnpractice.data.packing import SKIPPED_NAME
-from keras_cnnpractice.data.packing import SPLITS
-from keras_cnnpractice.data.packing import pack_dataset
+from keras_cnnpractice.data.packs.format import FORMATS
+from keras_cnnpractice.data.packs.writer import SKIPPED_NAME
+from keras_cnnpractice.data.packs.writer import SPLITS
+from keras_cnnpractice.data.packs.writer import pack_dataset
 
 PROG = "kcp-pack"
 

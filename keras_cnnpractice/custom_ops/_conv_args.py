@@ -2,20 +2,13 @@
 
 import tensorflow as tf
 
-
-def pair(value, name):
-    """`(value, value)` for an int, else `tuple(value)` of length 2."""
-    both = (value, value) if isinstance(value, int) else tuple(value)
-    if len(both) != 2:
-        raise ValueError(f"{name} must be an int or a pair of ints. "
-                         f"Received: {name}={value!r}")
-    return both
+from keras_cnnpractice._validate import pair
 
 
 def conv_attrs(strides, padding, dilations):
     """The NHWC `strides`, `padding` and `dilations` attrs of a conv op."""
-    sh, sw = pair(strides, "strides")
-    dh, dw = pair(dilations, "dilations")
+    sh, sw = pair("strides", strides)
+    dh, dw = pair("dilations", dilations)
     return dict(strides=[1, sh, sw, 1], padding=str(padding).upper(),
                 dilations=[1, dh, dw, 1])
 

@@ -40,8 +40,8 @@ import collections
 import numpy as np
 import tensorflow as tf
 
+from keras_cnnpractice._validate import pair
 from keras_cnnpractice.custom_ops._conv_args import float32_operand
-from keras_cnnpractice.custom_ops._conv_args import pair
 
 
 def fast_fft_size(n):
@@ -106,10 +106,10 @@ def _check(x, w, strides, padding, dilations):
     if padding not in ("SAME", "VALID"):
         raise ValueError("padding must be 'SAME' or 'VALID'. Received: "
                          f"padding={padding!r}")
-    strides = pair(strides, "strides")
+    strides = pair("strides", strides)
     if min(strides) < 1:
         raise ValueError(f"strides must be >= 1. Received: strides={strides}")
-    if pair(dilations, "dilations") != (1, 1):
+    if pair("dilations", dilations) != (1, 1):
         raise ValueError(
             "fft_conv2d supports dilations=1 only (the kernel's transform is "
             "that of its contiguous taps); use im2col_conv2d or tf.nn.conv2d "

@@ -10,7 +10,6 @@ from keras_cnnpractice._lazy import lazy_attributes
 # importing the module later would otherwise rebind the package's name to
 # the module.
 from keras_cnnpractice.data.image_folder import image_folder
-from keras_cnnpractice.data.packed import packed
 from keras_cnnpractice.data.synthetic import synthetic
 
 __getattr__, _LAZY = lazy_attributes(__name__, {
@@ -20,11 +19,11 @@ __getattr__, _LAZY = lazy_attributes(__name__, {
     "keras_datasets": ["KERAS_DATASET_NAMES", "keras_dataset"],
     "mnist5k": ["load_mnist5k"],
     "options": ["AUGMENTATION_POLICIES", "AUGMENT_PLACES"],
-    "packed": ["PackedInfo", "packed_info"],
-    "packing": ["pack_dataset"],
+    "packs": ["PackedInfo", "pack_dataset", "packed", "packed_batches",
+              "packed_info"],
     "pipeline": ["build_pipeline", "make_dataset"],
     "sources": ["DATASET_NAMES", "DataSource", "load_dataset",
                 "open_dataset", "parse_dataset_spec"],
     "subsets": ["parse_classes", "select_classes", "take_per_class"],
 })
-__all__ = sorted([*_LAZY, "image_folder", "packed", "synthetic"])
+__all__ = sorted([*_LAZY, "image_folder", "synthetic"])

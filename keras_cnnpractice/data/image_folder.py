@@ -31,6 +31,7 @@ import stat
 from absl import logging
 
 from keras_cnnpractice._files import write_text_atomic
+from keras_cnnpractice._validate import check_int
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 RESIZE_MODES = ("short_side", "exact")
@@ -115,10 +116,7 @@ def check_resize(size, resize):
     if resize not in RESIZE_MODES:
         raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}. "
                          f"Received: resize={resize!r}")
-    if size is not None and (isinstance(size, bool)
-                             or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive integer or None. "
-                         f"Received: size={size!r}")
+    check_int("size", size, 1, allow_none=True)
 
 
 def decode_image_bytes(data):
@@ -222,10 +220,7 @@ def read_image_files(paths, size=None, resize="short_side", workers=None):
     """
     check_resize(size, resize)
     workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) \
-            or workers < 1:
-        raise ValueError(f"workers must be a positive integer. Received: "
-                         f"workers={workers!r}")
+    check_int("workers", workers, 1)
     return _read_in_order(paths, size, resize, workers)
 
 

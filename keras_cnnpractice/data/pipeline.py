@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice._validate import is_int
 from keras_cnnpractice.data.options import AUGMENT_PLACES
 from keras_cnnpractice.layers._augment import FusedImageAugmentation
 
@@ -152,10 +154,7 @@ def _cache_file(folder, ds, arrays):
 
 def _check(batch_size, augment_in, cache, shard_policy, deterministic, seed,
            training, shuffle_buffer):
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: "
-                         f"batch_size={batch_size!r}")
+    check_int("batch_size", batch_size, 1)
     if augment_in not in AUGMENT_PLACES:
         raise ValueError(f"augment_in must be one of "
                          f"{', '.join(AUGMENT_PLACES)}. Received: "
@@ -168,9 +167,8 @@ def _check(batch_size, augment_in, cache, shard_policy, deterministic, seed,
         raise ValueError(f"shard_policy must be None (choose) or one of "
                          f"{', '.join(SHARD_POLICIES)}. Received: "
                          f"shard_policy={shard_policy!r}")
-    if shuffle_buffer is not None and (isinstance(shuffle_buffer, bool) or
-                                       not isinstance(shuffle_buffer, int)
-                                       or shuffle_buffer < 0):
+    if shuffle_buffer is not None and not (is_int(shuffle_buffer)
+                                           and shuffle_buffer >= 0):
         raise ValueError(f"shuffle_buffer must be None or an integer >= 0. "
                          f"Received: shuffle_buffer={shuffle_buffer!r}")
     if deterministic and training and seed is None:

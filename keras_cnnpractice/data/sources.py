@@ -133,7 +133,7 @@ def _open_files(kind, directory, image_size, seed, ordered):
     spec."""
     from keras_cnnpractice.data import cifar
     from keras_cnnpractice.data.image_folder import image_folder
-    from keras_cnnpractice.data.packed import packed
+    from keras_cnnpractice.data.packs import packed
     if kind in ("cifar10", "cifar100"):
         reader = cifar.cifar10_binary if kind == "cifar10" else \
             cifar.cifar100_binary

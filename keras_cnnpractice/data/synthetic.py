@@ -3,6 +3,8 @@ and smoke tests that must not depend on files or the network."""
 
 import numpy as np
 
+from keras_cnnpractice._validate import check_int
+
 
 def _templates(shape, num_classes):
     """One float32 pattern per class in [-1, 1]: a sinusoidal grating whose
@@ -49,8 +51,7 @@ def synthetic(n, shape=(32, 32, 3), num_classes=10, seed=0, noise=0.35):
         ValueError: a negative `n`, a bad `shape`, `num_classes < 1` or a
             negative `noise`.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer. Received: n={n!r}")
+    check_int("n", n, 0)
     try:
         shape = tuple(int(d) for d in shape)
     except (TypeError, ValueError):
@@ -58,10 +59,7 @@ def synthetic(n, shape=(32, 32, 3), num_classes=10, seed=0, noise=0.35):
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape must be three positive integers (height, "
                          f"width, channels). Received: shape={shape!r}")
-    if (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-            or num_classes < 1):
-        raise ValueError(f"num_classes must be a positive integer. Received: "
-                         f"num_classes={num_classes!r}")
+    check_int("num_classes", num_classes, 1)
     if not noise >= 0:
         raise ValueError(f"noise must be >= 0. Received: noise={noise!r}")
     rng = np.random.default_rng(seed)

@@ -14,11 +14,12 @@ implements its method names and signatures on the public
 """
 
 import math
-import numbers
 
 import keras
 import tensorflow as tf
 
+from keras_cnnpractice._validate import check_bool
+from keras_cnnpractice._validate import is_number
 from keras_cnnpractice.layers import _resample
 from keras_cnnpractice.layers import augment_steps
 
@@ -66,8 +67,7 @@ def restore(images, single):
 
 def _value_range(value_range):
     if (not isinstance(value_range, (tuple, list)) or len(value_range) != 2
-            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool)
-                       and math.isfinite(v) for v in value_range)
+            or not all(is_number(v) and math.isfinite(v) for v in value_range)
             or not value_range[0] < value_range[1]):
         raise ValueError(
             "`value_range` must be a (low, high) pair of finite numbers with "
@@ -137,12 +137,10 @@ class FusedImageAugmentation(keras.layers.Layer):
             raise ValueError(
                 f"`fill_mode` must be one of {_resample.FILL_MODES}. "
                 f"Received: fill_mode={fill_mode!r}")
-        if not isinstance(fill_value, numbers.Real) or isinstance(
-                fill_value, bool) or not math.isfinite(fill_value):
+        if not (is_number(fill_value) and math.isfinite(fill_value)):
             raise ValueError("`fill_value` must be a finite number. "
                              f"Received: fill_value={fill_value!r}")
-        if not isinstance(clip, bool):
-            raise ValueError(f"`clip` must be a bool. Received: clip={clip!r}")
+        check_bool("clip", clip)
         if implementation not in IMPLEMENTATIONS:
             raise ValueError(
                 f"`implementation` must be one of {IMPLEMENTATIONS}. "

@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_cnnpractice.layers import _conv_args as args
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.layers import _sublayers as args
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
@@ -33,7 +34,7 @@ class AsymmetricConv2D(keras.layers.Layer):
                  padding="same", use_bias=True, kernel_initializer="he_normal",
                  kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
-        args.check_positive_int("filters", filters)
+        check_int("filters", filters, 1)
         if not isinstance(kernel_size, int) or kernel_size < 2:
             raise ValueError("kernel_size must be an integer >= 2. Received: "
                              f"kernel_size={kernel_size!r}")

@@ -20,12 +20,14 @@ value_range)` returns `((A, b, mean_weight), parameters)` (see
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cnnpractice._validate import check_bool
+from keras_cnnpractice._validate import is_int
+from keras_cnnpractice._validate import is_number
 from keras_cnnpractice.layers._resample import broadcast
 from keras_cnnpractice.layers._resample import matrix
 from keras_cnnpractice.layers._resample import scale_translate
@@ -34,13 +36,8 @@ _REGISTER = keras.saving.register_keras_serializable(
     package="keras_cnnpractice")
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _is_number(value):
-    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
-            and math.isfinite(value))
+    return is_number(value) and math.isfinite(value)
 
 
 def range_pair(value, name, lower=None, upper=None, symmetric=True):
@@ -194,7 +191,7 @@ class ResizedCrop(GeometricStep):
     def __init__(self, height, width, scale=(0.08, 1.0),
                  ratio=(3.0 / 4.0, 4.0 / 3.0)):
         for name, value in (("height", height), ("width", width)):
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise ValueError(f"`{name}` must be a positive integer. "
                                  f"Received: {name}={value!r}")
         self.height, self.width = int(height), int(width)
@@ -293,15 +290,15 @@ class ScaleCrop(GeometricStep):
     _ARGS = ("short_side", "crop")
 
     def __init__(self, short_side=(256, 480), crop=224):
-        if _is_int(short_side):
+        if is_int(short_side):
             short_side = (short_side, short_side)
         if (not isinstance(short_side, (tuple, list)) or len(short_side) != 2
-                or not all(_is_int(v) for v in short_side)
+                or not all(is_int(v) for v in short_side)
                 or not 1 <= short_side[0] <= short_side[1]):
             raise ValueError(
                 "`short_side` must be a positive int or a (lo, hi) pair of "
                 f"ints with 1 <= lo <= hi. Received: short_side={short_side!r}")
-        if not _is_int(crop) or crop < 1:
+        if not is_int(crop) or crop < 1:
             raise ValueError(
                 f"`crop` must be a positive int. Received: crop={crop!r}")
         if crop > short_side[0]:
@@ -495,9 +492,7 @@ class Affine(GeometricStep):
         self.aspect = range_pair(aspect, "aspect")
         self.translation = range_pair(translation, "translation", lower=-1.0,
                                  upper=1.0)
-        if not isinstance(flip, bool):
-            raise ValueError(f"`flip` must be a bool. Received: flip={flip!r}")
-        self.flip = flip
+        self.flip = check_bool("flip", flip)
 
     def parameters(self, batch_size, seed, training):
         """The drawn parameters, `{name: (batch,)}` as `affine_matrices`

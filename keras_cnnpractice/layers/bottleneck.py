@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_cnnpractice.layers import _conv_args as args
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.layers import _sublayers as args
 from keras_cnnpractice.layers.stochastic_depth import StochasticDepth
 
 
@@ -54,10 +55,10 @@ class Bottleneck(keras.layers.Layer):
                  kernel_initializer="he_normal", kernel_regularizer=None,
                  survival_probability=None, **kwargs):
         super().__init__(**kwargs)
-        args.check_positive_int("filters", filters)
-        args.check_positive_int("reduction", reduction)
-        args.check_positive_int("kernel_size", kernel_size)
-        args.check_positive_int("strides", strides)
+        check_int("filters", filters, 1)
+        check_int("reduction", reduction, 1)
+        check_int("kernel_size", kernel_size, 1)
+        check_int("strides", strides, 1)
         if filters % reduction:
             raise ValueError("reduction must divide filters. Received: "
                              f"filters={filters}, reduction={reduction}")
@@ -66,6 +67,7 @@ class Bottleneck(keras.layers.Layer):
                 "survival_probability (stochastic depth) needs residual=True. "
                 f"Received: survival_probability={survival_probability!r}, "
                 f"residual={residual!r}")
+        self.input_spec = keras.layers.InputSpec(ndim=4)
         self.filters = filters
         self.reduction = reduction
         self.kernel_size = kernel_size

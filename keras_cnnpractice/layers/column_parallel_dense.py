@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from keras_cnnpractice.layers._conv_args import check_positive_int
+from keras_cnnpractice._validate import check_int
 from keras_cnnpractice.layers._device import check_devices
 from keras_cnnpractice.layers._device import on_device
 
@@ -71,7 +71,7 @@ class ColumnParallelDense(keras.layers.Layer):
                  use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(**kwargs)
-        check_positive_int("units", units)
+        check_int("units", units, 1)
         self.devices = check_devices(devices)
         check_width(self.name, units, len(self.devices))
         if input_split not in INPUT_SPLITS:

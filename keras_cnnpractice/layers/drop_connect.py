@@ -1,11 +1,9 @@
 """DropConnect: a random subset of a layer's weights dropped in training."""
 
-import math
-import numbers
-
 import keras
 
-from keras_cnnpractice.layers._conv_args import check_seed
+from keras_cnnpractice._validate import check_number
+from keras_cnnpractice._validate import check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
@@ -60,10 +58,7 @@ class DropConnect(keras.layers.Wrapper):
             # The wrapper casts the inputs: by default as the wrapped layer.
             kwargs.setdefault("dtype", layer.dtype_policy)
         super().__init__(layer, **kwargs)
-        if (isinstance(rate, bool) or not isinstance(rate, numbers.Real)
-                or not math.isfinite(rate) or not 0 <= rate < 1):
-            raise ValueError("rate must be a number in [0, 1). Received: "
-                             f"rate={rate!r}")
+        check_number("rate", rate, 0, 1, high_open=True)
         check_seed(seed)
         self.rate = float(rate)
         self.seed = seed

@@ -1,31 +1,41 @@
 """Conv2D computed by im2col, FFT or Winograd, or the fastest of them."""
 
-import sys
+import contextlib
+import contextvars
 
 import keras
 import numpy as np
-import tensorflow as tf
 from absl import logging
-from tensorflow.python.saved_model import save_context
 
+from keras_cnnpractice._validate import check_bool
 from keras_cnnpractice.custom_ops import conv_algorithms
 from keras_cnnpractice.custom_ops import conv_autotune
 
 _AUTO = "auto"
+_PORTABLE_EXPORT = contextvars.ContextVar("kcp_portable_export",
+                                          default=False)
 
 
-def _tracing_for_export():
-    """True while `tf.saved_model.save` runs or Keras's export machinery
-    (`model.export`, `keras.export.ExportArchive`, any format) is on the call
-    stack, i.e. while a model is being traced to be written out."""
-    if save_context.in_save_context():
-        return True
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals.get("__name__", "").startswith("keras.src.export"):
-            return True
-        frame = frame.f_back
-    return False
+@contextlib.contextmanager
+def portable_export():
+    """Within this block, `FastConv2D(portable=True)` layers trace
+    TensorFlow's own convolution instead of the custom op, so a model
+    exported here (`model.export`, `keras.export.ExportArchive`,
+    `tf.saved_model.save`) serves anywhere without the op library.
+
+    `keras_cnnpractice.training.export_saved_model` (what `kcp-train`
+    exports with) exports inside it. Outside it, an export traces what
+    training does: the chosen algorithm, which needs the op library
+    wherever the SavedModel is loaded.
+
+        with portable_export():
+            model.export("served")
+    """
+    token = _PORTABLE_EXPORT.set(True)
+    try:
+        yield
+    finally:
+        _PORTABLE_EXPORT.reset(token)
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")
@@ -64,14 +74,15 @@ class FastConv2D(keras.layers.Conv2D):
     `auto` keeps float64 accuracy, so it chooses `native`; integer dtypes
     are computed by `native` alone (`auto` and the custom ops refuse them).
 
-    Export: with `portable=True` (the default), whenever the model is traced
-    to be written out (`model.export`, `keras.export.ExportArchive`, or
-    `tf.saved_model.save`) the layer emits TensorFlow's own `Conv2D`, so the
+    Export: with `portable=True` (the default), a model exported inside
+    `portable_export()` (as `keras_cnnpractice.training.export_saved_model`
+    does) holds TensorFlow's own `Conv2D` in this layer's place, so the
     SavedModel serves anywhere without the op library; training and
-    inference, eager or in a `tf.function`, keep the chosen algorithm. With
-    `portable=False` the SavedModel holds the custom op: whoever loads it
-    must first call `keras_cnnpractice.custom_ops.load_op_library()` (or
-    `tf.load_op_library` on any one of the `_cnnpractice_ops*.so` files).
+    inference, eager or in a `tf.function`, keep the chosen algorithm.
+    Exported otherwise, or with `portable=False`, the SavedModel holds the
+    custom op: whoever loads it must first call
+    `keras_cnnpractice.custom_ops.load_op_library()` (or `tf.load_op_library`
+    on any one of the `_cnnpractice_ops*.so` files).
 
     (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks",
     2015.)
@@ -84,8 +95,8 @@ class FastConv2D(keras.layers.Conv2D):
             `"winograd4"` (F(4x4, 3x3)) or `"winograd6"` (F(6x6, 3x3)); the
             Winograd algorithms need a 3x3 kernel, stride 1 and no
             dilation.
-        portable: export TensorFlow's own convolution instead of the custom
-            op (see above).
+        portable: inside `portable_export()`, trace TensorFlow's own
+            convolution instead of the custom op (see above).
         **kwargs: every other `Conv2D` argument (`activation`, `use_bias`,
             `kernel_initializer`, `bias_initializer`, regularizers,
             constraints, `name`, `dtype`, ...).
@@ -108,10 +119,7 @@ class FastConv2D(keras.layers.Conv2D):
         if self.groups != 1:
             raise ValueError("FastConv2D has no grouped convolution. "
                              f"Received: groups={self.groups!r}")
-        if not isinstance(portable, bool):
-            raise ValueError("portable must be True or False. Received: "
-                             f"portable={portable!r}")
-        self.portable = portable
+        self.portable = check_bool("portable", portable)
         self.chosen_algorithms = {}
         self.set_algorithm(algorithm)
 
@@ -183,8 +191,7 @@ class FastConv2D(keras.layers.Conv2D):
         return self.chosen_algorithm
 
     def _algorithm_for(self, shape):
-        if (self.portable and not tf.executing_eagerly()
-                and _tracing_for_export()):
+        if self.portable and _PORTABLE_EXPORT.get():
             return "native"
         if self.algorithm != _AUTO:
             return self.algorithm

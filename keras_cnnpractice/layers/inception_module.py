@@ -2,7 +2,8 @@
 
 import keras
 
-from keras_cnnpractice.layers import _conv_args as args
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.layers import _sublayers as args
 
 FACTORIZATIONS = (None, "5x5", "nxn")
 
@@ -61,7 +62,7 @@ class InceptionModule(keras.layers.Layer):
         super().__init__(**kwargs)
         for name, value in (("branch1x1", branch1x1), ("branch3x3", branch3x3),
                             ("branch5x5", branch5x5)):
-            args.check_positive_int(name, value)
+            check_int(name, value, 1)
         reductions = {"branch3x3_reduce": branch3x3_reduce,
                       "branch5x5_reduce": branch5x5_reduce,
                       "pool_proj": pool_proj}
@@ -75,11 +76,11 @@ class InceptionModule(keras.layers.Layer):
                                  f"Received: factorization={factorization!r}")
         else:
             for name, value in reductions.items():
-                args.check_positive_int(name, value)
+                check_int(name, value, 1)
         if factorization not in FACTORIZATIONS:
             raise ValueError(f"factorization must be one of {FACTORIZATIONS}. "
                              f"Received: factorization={factorization!r}")
-        args.check_positive_int("n", n)
+        check_int("n", n, 1)
         self.widths = dict(branch1x1=branch1x1,
                            branch3x3_reduce=branch3x3_reduce,
                            branch3x3=branch3x3,

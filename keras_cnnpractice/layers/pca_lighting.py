@@ -1,12 +1,12 @@
 """AlexNet's PCA colour augmentation ("fancy PCA", "lighting")."""
 
-import math
-import numbers
-
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice._validate import check_number
+from keras_cnnpractice._validate import check_seed
 from keras_cnnpractice.layers._augment import as_batch
 from keras_cnnpractice.layers._augment import check_images
 from keras_cnnpractice.layers._augment import restore
@@ -78,11 +78,7 @@ class PCALighting(keras.layers.Layer):
     def __init__(self, alphastd=0.1, eigenvalues=None, eigenvectors=None,
                  seed=None, **kwargs):
         super().__init__(**kwargs)
-        if (isinstance(alphastd, bool)
-                or not isinstance(alphastd, numbers.Real)
-                or not math.isfinite(alphastd) or alphastd < 0):
-            raise ValueError("alphastd must be a non-negative number. "
-                             f"Received: alphastd={alphastd!r}")
+        check_number("alphastd", alphastd, 0)
         if (eigenvalues is None) != (eigenvectors is None):
             raise ValueError(
                 "Give both eigenvalues and eigenvectors, or neither (and "
@@ -101,10 +97,7 @@ class PCALighting(keras.layers.Layer):
                                  "(one eigenvector per column). Received: "
                                  f"eigenvectors={eigenvectors!r}")
             eigenvalues, eigenvectors = values.tolist(), vectors.tolist()
-        if seed is not None and (isinstance(seed, bool)
-                                 or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"seed must be an integer or None. Received: "
-                             f"seed={seed!r}")
+        check_seed(seed)
         self.alphastd = float(alphastd)
         self.eigenvalues = eigenvalues
         self.eigenvectors = eigenvectors
@@ -162,11 +155,7 @@ class PCALighting(keras.layers.Layer):
             ValueError: bad images, batch size or steps, or no pixels.
         """
         for name, value in (("batch_size", batch_size), ("steps", steps)):
-            if value is not None and (isinstance(value, bool)
-                                      or not isinstance(value, numbers.Integral)
-                                      or value < 1):
-                raise ValueError(f"{name} must be a positive integer or None. "
-                                 f"Received: {name}={value!r}")
+            check_int(name, value, 1, allow_none=True)
         if not self.built:
             self.build()
         count, shift, total, outer = 0, None, np.zeros(3), np.zeros((3, 3))

@@ -1,19 +1,14 @@
 """Stochastic depth: residual branches dropped per sample in training."""
 
-import math
-import numbers
-
 import keras
 
-from keras_cnnpractice.layers._conv_args import check_seed
+from keras_cnnpractice._validate import check_number
+from keras_cnnpractice._validate import check_seed
 
 
 def check_survival_probability(value):
     """Raises ValueError unless `value` is a number in (0, 1]."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value) or not 0 < value <= 1):
-        raise ValueError("survival_probability must be a number in (0, 1]. "
-                         f"Received: survival_probability={value!r}")
+    check_number("survival_probability", value, 0, 1, low_open=True)
 
 
 @keras.saving.register_keras_serializable(package="keras_cnnpractice")

@@ -3,7 +3,7 @@
 import keras
 
 from keras_cnnpractice.custom_ops import xnor
-from keras_cnnpractice.custom_ops._conv_args import pair
+from keras_cnnpractice._validate import pair
 from keras_cnnpractice.layers._xnor import XnorLayerBase
 
 
@@ -37,9 +37,9 @@ class XnorConv2D(XnorLayerBase):
         super().__init__(filters, **kwargs)
         self.supports_jit = False  # compiled XNOR ops: no XLA kernel
         self.filters = filters
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.strides = pair(strides, "strides")
-        self.dilation_rate = pair(dilation_rate, "dilation_rate")
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.strides = pair("strides", strides)
+        self.dilation_rate = pair("dilation_rate", dilation_rate)
         if str(padding).lower() not in ("same", "valid"):
             raise ValueError("padding must be 'same' or 'valid'. Received: "
                              f"padding={padding!r}")

@@ -21,6 +21,8 @@ import os
 import socket
 import time
 
+from keras_cnnpractice._validate import is_int
+
 # The jobs each multi-worker strategy's cluster may have; the first one
 # listed under "required" must be present.
 STRATEGY_JOBS = {
@@ -153,8 +155,7 @@ def parse_tf_config(text, strategy):
         raise ValueError(f"TF_CONFIG: task type {task_type!r} is not a job "
                          f"of the cluster ({', '.join(cluster)}). Received: "
                          f"task={task}")
-    if isinstance(index, bool) or not isinstance(index, int) or \
-            not 0 <= index < len(cluster[task_type]):
+    if not is_int(index) or not 0 <= index < len(cluster[task_type]):
         raise ValueError(f"TF_CONFIG: task index {index!r} is out of range "
                          f"for job {task_type!r}, which has "
                          f"{len(cluster[task_type])} task(s) (indices from "

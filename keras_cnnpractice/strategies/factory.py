@@ -4,8 +4,10 @@ import re
 
 import tensorflow as tf
 
+from keras_cnnpractice._validate import check_int
 from keras_cnnpractice.strategies import STRATEGY_NAMES
 from keras_cnnpractice.strategies import cluster
+from keras_cnnpractice.strategies._coordination import bounded_registration
 
 # Strategies that take num_devices > 1 (devices of this machine).
 MULTI_DEVICE = ("mirrored", "model_parallel")
@@ -74,34 +76,10 @@ class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(one, value)
 
 
-def _bounded_registration(config, timeout_s):
-    """Makes the workers' start-up rendezvous fail after `timeout_s`.
-
-    `MultiWorkerMirroredStrategy` configures TensorFlow's coordination
-    service itself, without a deadline: the leader (worker 0) then waits
-    forever for a worker that never starts, and ignores SIGTERM while it
-    does. Configured here first, with registration behind a barrier that
-    times out, every task fails with `DeadlineExceededError` instead.
-    """
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
-    spec = tf.train.ClusterSpec(config.cluster)
-    ctx = context.context()
-    ctx.configure_coordination_service(
-        service_type="standalone",
-        service_leader=multi_worker_util.coordination_leader(spec),
-        coordinated_jobs=[coordination_config_pb2.CoordinatedJob(
-            name=job, num_tasks=config.num_tasks(job))
-            for job in ("chief", "worker") if job in config.cluster],
-        cluster_register_timeout_in_ms=int(timeout_s * 1000))
-    ctx.coordination_service.cluster_register_with_barrier = True
-
-
 def _multi_worker_mirrored(cluster_timeout_s, **_):
     config = cluster.read_tf_config("multi_worker_mirrored")
     cluster.check_port_free(config.address, config.task_name)
-    _bounded_registration(config, cluster_timeout_s)
+    bounded_registration(config, cluster_timeout_s)
     # CPU collectives go round a ring; on GPUs AUTO lets TensorFlow pick
     # NCCL.
     implementation = (
@@ -205,11 +183,7 @@ def get_strategy(name="off", num_devices=None,
     if key not in STRATEGY_NAMES:
         raise ValueError(f"Unknown strategy {name!r}; valid names: "
                          f"{', '.join(STRATEGY_NAMES)}. Received: name={name!r}")
-    if num_devices is not None and (not isinstance(num_devices, int)
-                                    or isinstance(num_devices, bool)
-                                    or num_devices < 1):
-        raise ValueError("num_devices must be a positive integer or None. "
-                         f"Received: num_devices={num_devices!r}")
+    check_int("num_devices", num_devices, 1, allow_none=True)
     if key not in MULTI_DEVICE and num_devices not in (None, 1):
         raise ValueError(f"Strategy {key!r} runs on one device; only "
                          f"{' and '.join(map(repr, MULTI_DEVICE))} take "

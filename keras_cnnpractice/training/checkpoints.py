@@ -40,6 +40,7 @@ import numpy as np
 from absl import logging
 
 from keras_cnnpractice._errors import first_line
+from keras_cnnpractice._files import replacing
 
 # The root attribute of a checkpoint file that holds its content's digest.
 DIGEST_ATTR = "keras_cnnpractice_sha256"
@@ -179,12 +180,9 @@ def save_weights_atomic(model, path):
         model: a Keras model.
         path: a file name ending in `.weights.h5`; its directory must exist.
     """
-    path = pathlib.Path(path)
-    stem = path.name[:-len(".weights.h5")]
-    tmp = path.with_name(f"{stem}.tmp-{os.getpid()}.weights.h5")
-    model.save_weights(tmp, overwrite=True)
-    write_digest(tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        model.save_weights(tmp, overwrite=True)
+        write_digest(tmp)
 
 
 def newest_good_checkpoint(directory, set_bad_aside=False):

@@ -15,8 +15,6 @@ Three ways to average networks at test time:
 """
 
 import contextlib
-import math
-import numbers
 import os
 import pathlib
 import re
@@ -24,6 +22,10 @@ import warnings
 
 import keras
 import numpy as np
+
+from keras_cnnpractice._files import replacing
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice._validate import check_number
 
 _SNAPSHOT = re.compile(r"^snapshot-(\d+)\.keras$")
 
@@ -125,26 +127,6 @@ def _known_output_shape(model):
     return tuple(outputs[0].shape[1:])
 
 
-def cosine_annealing(step, steps_per_cycle, max_lr, min_lr=0.0):
-    """The snapshot ensembles' learning rate at a 0-based training `step`:
-    `min_lr + (max_lr - min_lr) / 2 * (1 + cos(pi * (step mod c) / c))`
-    with `c = steps_per_cycle` (Huang et al. 2017, equation 2, where
-    `min_lr = 0`): `max_lr` at the first step of each cycle, annealed
-    towards `min_lr` at its end."""
-    position = (step % steps_per_cycle) / steps_per_cycle
-    return min_lr + (max_lr - min_lr) / 2 * (1 + math.cos(math.pi * position))
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if allow_none and value is None:
-        return
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or value < 1):
-        raise ValueError(f"{name} must be a positive integer"
-                         f"{' or None' if allow_none else ''}. Received: "
-                         f"{name}={value!r}")
-
-
 def _learning_rate_variable(optimizer):
     """The optimizer's learning-rate variable; ValueError for a schedule."""
     rate = optimizer.learning_rate  # LossScaleOptimizer forwards this
@@ -194,14 +176,11 @@ class SnapshotEnsemble(keras.callbacks.Callback):
     def __init__(self, directory, cycles, max_lr, epochs_per_cycle=None,
                  min_lr=0.0, steps_per_epoch=None):
         super().__init__()
-        _check_positive_int("cycles", cycles)
-        _check_positive_int("epochs_per_cycle", epochs_per_cycle, True)
-        _check_positive_int("steps_per_epoch", steps_per_epoch, True)
+        check_int("cycles", cycles, 1)
+        check_int("epochs_per_cycle", epochs_per_cycle, 1, allow_none=True)
+        check_int("steps_per_epoch", steps_per_epoch, 1, allow_none=True)
         for name, value in (("max_lr", max_lr), ("min_lr", min_lr)):
-            if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                    or not math.isfinite(value) or value < 0):
-                raise ValueError(f"{name} must be a non-negative number. "
-                                 f"Received: {name}={value!r}")
+            check_number(name, value, 0)
         if min_lr > max_lr:
             raise ValueError("min_lr must not exceed max_lr. Received: "
                              f"min_lr={min_lr}, max_lr={max_lr}")
@@ -238,14 +217,16 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 "SnapshotEnsemble needs the number of batches per epoch: "
                 "pass steps_per_epoch (to the callback or to fit). Received: "
                 "steps_per_epoch=None")
+        self._schedule = keras.optimizers.schedules.CosineDecayRestarts(
+            self.max_lr, self._cycle_epochs * self._epoch_steps, t_mul=1.0,
+            m_mul=1.0, alpha=self.min_lr / self.max_lr if self.max_lr else 0.0)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
     def learning_rate(self, step):
         """The learning rate at 0-based global `step` (after `on_train_begin`)."""
-        return cosine_annealing(step, self._cycle_epochs * self._epoch_steps,
-                                self.max_lr, self.min_lr)
+        return float(self._schedule(step))
 
     def on_train_batch_begin(self, batch, logs=None):
         self._rate.assign(self.learning_rate(
@@ -256,10 +237,8 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             return
         self.directory.mkdir(parents=True, exist_ok=True)
         cycle = (epoch + 1) // self._cycle_epochs
-        final = self.directory / f"snapshot-{cycle}.keras"
-        tmp = self.directory / f"snapshot-{cycle}.tmp-{os.getpid()}.keras"
-        self.model.save(tmp, overwrite=True)
-        os.replace(tmp, final)
+        with replacing(self.directory / f"snapshot-{cycle}.keras") as tmp:
+            self.model.save(tmp, overwrite=True)
 
 
 def snapshot_paths(directory):
@@ -288,7 +267,7 @@ def load_snapshot_ensemble(directory, last=None, custom_objects=None,
     Raises:
         ValueError: no snapshot in `directory`, or a bad `last`.
     """
-    _check_positive_int("last", last, allow_none=True)
+    check_int("last", last, 1, allow_none=True)
     paths = snapshot_paths(directory)
     if not paths:
         raise ValueError("No snapshot-K.keras files to ensemble. Received: "

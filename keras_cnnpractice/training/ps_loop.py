@@ -39,8 +39,24 @@ import math
 import pathlib
 import time
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_cnnpractice import data
+from keras_cnnpractice.data.pipeline import SHUFFLE_BUFFER_BYTES
 from keras_cnnpractice.strategies import cluster
-from keras_cnnpractice.training import runner
+from keras_cnnpractice.training.checkpoints import nonfinite_variables
+from keras_cnnpractice.training.checkpoints import restore_newest_good
+from keras_cnnpractice.training.config import save_flags
+from keras_cnnpractice.training.curves import plot_training_curves
+from keras_cnnpractice.training.export import export_and_check
+from keras_cnnpractice.training.prepare import make_optimizer
+from keras_cnnpractice.training.prepare import new_model
+from keras_cnnpractice.training.prepare import open_source
+from keras_cnnpractice.training.prepare import prepare_run
+from keras_cnnpractice.training.regularization import add_l2
+from keras_cnnpractice.training.result import RunResult
 
 HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
 
@@ -57,9 +73,6 @@ def _append_history(path, row):
 def _evaluate(model, test_ds):
     """Test loss and accuracy, computed by the coordinator (it reads the
     variables from the parameter servers)."""
-    import keras
-    import tensorflow as tf
-
     @tf.function
     def batch_sums(images, labels):
         probs = tf.cast(model(images, training=False), tf.float32)
@@ -79,14 +92,11 @@ def _evaluate(model, test_ds):
 def _build(config, run):
     """Model, optimizer and counters in the strategy's scope (on the
     parameter servers), and the checkpoint that holds them."""
-    import tensorflow as tf
-
-    from keras_cnnpractice import training
     with run.strategy.scope():
-        model = runner.new_model(config, run)
+        model = new_model(config, run)
         if config.l2:
-            training.add_l2(model, config.l2)
-        optimizer = runner.make_optimizer(config.optimizer, run.learning_rate)
+            add_l2(model, config.l2)
+        optimizer = make_optimizer(config.optimizer, run.learning_rate)
         optimizer.build(model.trainable_variables)
         # Raw TensorFlow variables: their assign_add is one atomic op on
         # the parameter server, where Keras's variables read, add and
@@ -103,9 +113,6 @@ def _build(config, run):
 def _train_step(strategy, model, optimizer, step, totals):
     """The step the coordinator schedules on a worker: one batch of the
     worker's iterator, its gradients applied on the parameter servers."""
-    import keras
-    import tensorflow as tf
-
     def replica_step(images, labels):
         with tf.GradientTape() as tape:
             probs = model(images, training=True)
@@ -137,23 +144,18 @@ def train(config):
     evaluates, checkpoints and exports, if it is the chief.
 
     Returns:
-        On the chief, `runner.train`'s dict plus `steps` (the global step
-        count at the end) and `parameter_servers`; nothing on the servers.
+        On the chief, the `RunResult` (with `steps`, the global step count
+        at the end, and `parameter_servers`); nothing on the servers.
     """
     task = cluster.read_tf_config("parameter_server")
     if task.task_type in ("worker", "ps"):
         cluster.run_server(task)
         return None
-    run = runner.prepare_run(config, log=lambda line: print(line, flush=True))
-    import numpy as np
-    import tensorflow as tf
-
-    from keras_cnnpractice import data, training
-
+    run = prepare_run(config, log=lambda line: print(line, flush=True))
     strategy, source = run.strategy, run.source
     model_dir = pathlib.Path(config.model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
-    runner.save_flags(config, model_dir)
+    save_flags(config, model_dir)
     coordinator = tf.distribute.coordinator.ClusterCoordinator(strategy)
     workers = task.num_tasks("worker")
     print(f"Coordinator: {workers} workers, {task.num_tasks('ps')} "
@@ -162,7 +164,7 @@ def train(config):
     model, optimizer, step, epoch, totals, checkpoint = _build(config, run)
     manager = tf.train.CheckpointManager(checkpoint, model_dir / "checkpoints",
                                          max_to_keep=3)
-    if training.restore_newest_good(checkpoint, manager, model, optimizer):
+    if restore_newest_good(checkpoint, manager, model, optimizer):
         print(f"Resuming from the checkpoint of epoch {int(epoch)} (step "
               f"{int(step)}) in {model_dir / 'checkpoints'}", flush=True)
     initial_epoch = int(epoch)
@@ -170,14 +172,14 @@ def train(config):
     # The whole shard in the shuffle buffer, up to build_pipeline's limit
     # (its size is unknown to tf.data: the worker's index is a tensor).
     shuffle_buffer = min(-(-source.train_size // workers), max(
-        1, data.pipeline.SHUFFLE_BUFFER_BYTES // math.prod(source.input_shape)))
+        1, SHUFFLE_BUFFER_BYTES // math.prod(source.input_shape)))
 
     def dataset_fn(_):
         # Traced once on the coordinator, run on every worker: the source
         # is opened in the trace (the coordinator's datasets cannot be
         # used on the workers) and split by the worker's index.
         worker = tf.distribute.coordinator.experimental_get_current_worker_index()
-        examples = runner.open_source(config).train
+        examples = open_source(config).train
         if not isinstance(examples, tf.data.Dataset):
             examples = tf.data.Dataset.from_tensor_slices(examples)
         return data.build_pipeline(
@@ -206,7 +208,7 @@ def train(config):
         loss_sum, correct, count = totals.numpy()
         val_loss, val_accuracy = _evaluate(model, run.test_ds)
         epoch.assign(done + 1)
-        nonfinite = training.nonfinite_variables(model, optimizer)
+        nonfinite = nonfinite_variables(model, optimizer)
         if nonfinite:  # never a resume point
             print(f"Epoch {done + 1} not checkpointed: non-finite values in "
                   f"{', '.join(nonfinite[:3])}", flush=True)
@@ -226,27 +228,26 @@ def train(config):
             print(f"Training stopped: {exploded}", flush=True)
             break
     if history.exists():
-        training.plot_training_curves(history)
+        plot_training_curves(history)
 
     _, accuracy = _evaluate(model, run.test_ds)
     print(f"Test accuracy: {accuracy:.4f} on {source.test_size} held-out "
           f"images", flush=True)
     # The export: a copy of the model on the coordinator, outside the
     # strategy, so the SavedModel holds plain variables.
-    local = runner.new_model(config, run)
+    local = new_model(config, run)
     local.set_weights(model.get_weights())
-    export_dir, max_diff = runner.export_and_check(
+    export_dir, max_diff = export_and_check(
         local, config.resolved_export_dir(), source)
     steady = epoch_seconds[1:] or epoch_seconds
-    result = {"test_accuracy": float(accuracy), "initial_epoch": initial_epoch,
-              "replicas": strategy.num_replicas_in_sync, "workers": workers,
-              "parameter_servers": task.num_tasks("ps"),
-              "steps": int(step), "precision": config.precision,
-              "epoch_seconds": epoch_seconds,
-              "seconds_per_step": (float(np.median(steady))
-                                   / run.steps_per_epoch if steady else None),
-              "export_dir": str(export_dir), "export_max_abs_diff": max_diff,
-              "eval_tta": config.eval_tta, "tta_accuracy": None,
-              "exploded": exploded, "sanity_checks": None}
-    runner.write_json_atomic(model_dir / "result.json", result)
+    result = RunResult(
+        test_accuracy=float(accuracy), initial_epoch=initial_epoch,
+        replicas=strategy.num_replicas_in_sync, workers=workers,
+        parameter_servers=task.num_tasks("ps"), steps=int(step),
+        precision=config.precision, epoch_seconds=epoch_seconds,
+        seconds_per_step=(float(np.median(steady)) / run.steps_per_epoch
+                          if steady else None),
+        export_dir=str(export_dir), export_max_abs_diff=max_diff,
+        eval_tta=config.eval_tta, exploded=exploded)
+    result.write(model_dir)
     return result

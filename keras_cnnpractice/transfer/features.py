@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_cnnpractice._files import write_text_atomic
+from keras_cnnpractice._validate import check_int
 
 _INDEX = "index.json"
 _LABELS = "labels.bin"
@@ -429,10 +430,7 @@ def train_linear_classifier(features, labels, num_classes, epochs=100,
                          "non-empty with the same n. Received: features of "
                          f"shape {features.shape}, labels of shape "
                          f"{labels.shape}")
-    if (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-            or num_classes < 2):
-        raise ValueError("num_classes must be an integer >= 2. Received: "
-                         f"num_classes={num_classes!r}")
+    check_int("num_classes", num_classes, 2)
     if (labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer)
             or labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must be integers in [0, {num_classes}). "

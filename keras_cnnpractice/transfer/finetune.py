@@ -11,6 +11,7 @@ networks?", NIPS 2014; Girshick et al., R-CNN, CVPR 2014).
 
 import keras
 
+from keras_cnnpractice._validate import check_int
 from keras_cnnpractice.transfer.optimizer import LRMultiplierOptimizer
 from keras_cnnpractice.transfer.optimizer import check_multipliers
 from keras_cnnpractice.transfer.optimizer import DEFAULT_MULTIPLIERS
@@ -43,10 +44,7 @@ def replace_head(model, num_classes, head=None, name="new_head",
         ValueError: a bad `num_classes`, no such head, or a head whose
             output is not the model's only output.
     """
-    if (isinstance(num_classes, bool) or not isinstance(num_classes, int)
-            or num_classes < 1):
-        raise ValueError("num_classes must be an integer >= 1. Received: "
-                         f"num_classes={num_classes!r}")
+    check_int("num_classes", num_classes, 1)
     if not isinstance(model, keras.Model) or not getattr(model, "inputs",
                                                           None):
         raise ValueError("replace_head needs a built functional or "

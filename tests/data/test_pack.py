@@ -18,7 +18,7 @@ from tests.conftest import run_python
 from tests.data import image_files as files
 from tests.data.test_cifar import fake_cifar10
 
-packing = importlib.import_module("keras_cnnpractice.data.packing")
+packing = importlib.import_module("keras_cnnpractice.data.packs.writer")
 
 SHARD_MB = 4000 / (1 << 20)  # five 16x16x3 records (772 bytes) per shard
 

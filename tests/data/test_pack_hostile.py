@@ -22,8 +22,8 @@ import tensorflow as tf
 from keras_cnnpractice.data import pack_dataset
 from keras_cnnpractice.data import packed
 from keras_cnnpractice.data import packed_info
-from keras_cnnpractice.data.packed import file_sha256
-from keras_cnnpractice.data.packed_batches import packed_batches
+from keras_cnnpractice.data.packs.format import file_sha256
+from keras_cnnpractice.data.packs import packed_batches
 from tests.conftest import REPO
 from tests.data import image_files as files
 

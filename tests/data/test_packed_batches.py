@@ -9,7 +9,7 @@ from keras_cnnpractice.data import build_pipeline
 from keras_cnnpractice.data import pack_dataset
 from keras_cnnpractice.data import packed
 from keras_cnnpractice.data import synthetic
-from keras_cnnpractice.data.packed_batches import packed_batches
+from keras_cnnpractice.data.packs import packed_batches
 from tests.data import image_files as files
 
 SHAPE = (6, 5, 3)

@@ -63,6 +63,11 @@ def test_invalid_arguments(kwargs, message):
         Bottleneck(**kwargs)
 
 
+def test_a_rank_3_input_is_refused_by_name():
+    with pytest.raises(ValueError, match="expected ndim=4, found ndim=3"):
+        Bottleneck(8)(keras.Input((8, 8)))
+
+
 def test_round_trip(tmp_path):
     assert_round_trips(Bottleneck(8, reduction=4, residual=True, strides=2,
                                   batch_norm=True, name="block"),

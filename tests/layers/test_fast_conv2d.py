@@ -13,6 +13,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_cnnpractice.custom_ops import conv_algorithms
 from keras_cnnpractice.custom_ops import conv_autotune
 from keras_cnnpractice.layers import FastConv2D
+from keras_cnnpractice.layers import portable_export
 from tests import numpy_reference as ref
 from tests.conftest import run_python
 from tests.layers.helpers import assert_round_trips
@@ -364,9 +365,13 @@ def test_export_portable_or_with_the_custom_op(tmp_path):
         assert any(_is_custom(op.type)
                    for op in traced.graph.get_operations())
         path = tmp_path / f"portable_{portable}"
-        model.export(str(path), verbose=False)
+        with portable_export():
+            model.export(str(path), verbose=False)
         assert any(map(_is_custom, _graph_ops(path))) != portable
         served[portable] = str(path)
+        # Outside portable_export(), an export traces what training runs.
+        model.export(str(tmp_path / "plain"), verbose=False)
+        assert any(map(_is_custom, _graph_ops(tmp_path / "plain")))
         np.save(path / "want.npy", _reference(layer, x))
     np.save(tmp_path / "x.npy", x)
     # A fresh process that never imports keras_cnnpractice serves the

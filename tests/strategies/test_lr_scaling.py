@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_cnnpractice.training.config import TrainConfig
-from keras_cnnpractice.training.runner import learning_rate_schedule
+from keras_cnnpractice.training.prepare import learning_rate_schedule
 
 
 def _expected(step, base, peak, start, warmup, total):

@@ -26,7 +26,7 @@ from keras_cnnpractice.models import create_model
 from keras_cnnpractice.strategies import get_strategy
 from keras_cnnpractice.strategies.model_parallel import split_model
 from keras_cnnpractice.training.config import TrainConfig
-from keras_cnnpractice.training.runner import prepare_run
+from keras_cnnpractice.training.prepare import prepare_run
 
 def device_of(name):  # "/job:localhost/.../device:CPU:1" -> ("CPU", 1)
     spec = tf.DeviceSpec.from_string(name)

@@ -3,7 +3,7 @@
 `pack_dataset` is what `kcp-pack` runs; the
 command's docstring (`keras_cnnpractice/cli/pack.py`) describes sources,
 resizing, determinism and how re-runs and interruptions are handled, and
-`keras_cnnpractice.data.packed` the layout on disk.
+`keras_cnnpractice.data.packs` the layout on disk.
 """
 
 
@@ -13,19 +13,20 @@ import os
 import shutil
 import struct
 
+from keras_cnnpractice._validate import check_number
 from keras_cnnpractice.data.image_folder import check_resize
 from keras_cnnpractice.data.image_folder import list_image_folder
 from keras_cnnpractice.data.image_folder import read_image_files
 from keras_cnnpractice.data.image_folder import resize_image
 from keras_cnnpractice.data.image_folder import warn_skipped
-from keras_cnnpractice.data.packed import FORMAT_VERSION
-from keras_cnnpractice.data.packed import FORMATS
-from keras_cnnpractice.data.packed import INDEX_NAME
-from keras_cnnpractice.data.packed import LABEL_BYTES
-from keras_cnnpractice.data.packed import SHARD_SUFFIX
-from keras_cnnpractice.data.packed import check_shard_sizes
-from keras_cnnpractice.data.packed import file_sha256
-from keras_cnnpractice.data.packed import packed_info
+from keras_cnnpractice.data.packs.format import FORMAT_VERSION
+from keras_cnnpractice.data.packs.format import FORMATS
+from keras_cnnpractice.data.packs.format import INDEX_NAME
+from keras_cnnpractice.data.packs.format import LABEL_BYTES
+from keras_cnnpractice.data.packs.format import SHARD_SUFFIX
+from keras_cnnpractice.data.packs.format import check_shard_sizes
+from keras_cnnpractice.data.packs.format import file_sha256
+from keras_cnnpractice.data.packs.format import packed_info
 
 SPLITS = ("train", "test")
 SKIPPED_NAME = "skipped.jsonl"
@@ -339,10 +340,7 @@ def pack_dataset(source, out_dir, size=None, resize="short_side", shard_mb=256,
         raise ValueError(f"format must be one of "
                          f"{', '.join(FORMATS)}. Received: "
                          f"format={format!r}")
-    if isinstance(shard_mb, bool) or not isinstance(shard_mb, (int, float)) \
-            or not shard_mb > 0:
-        raise ValueError(f"shard_mb must be a positive number. Received: "
-                         f"shard_mb={shard_mb!r}")
+    check_number("shard_mb", shard_mb, 0, low_open=True)
     out_dir = os.path.abspath(os.path.expanduser(os.fspath(out_dir)))
     src = parse_source(source, split)
     args = {"source": src.name,

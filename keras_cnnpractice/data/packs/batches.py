@@ -16,8 +16,9 @@ disk) into the batch tensor, on all the CPU's threads.
 not); call `packed_batches` directly for a pipeline of your own.
 """
 
-from keras_cnnpractice.data.packed import check_shard_sizes
-from keras_cnnpractice.data.packed import packed_info
+from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.data.packs.format import check_shard_sizes
+from keras_cnnpractice.data.packs.format import packed_info
 
 
 def record_batches(info, batch_size, shuffle=False, seed=None,
@@ -96,10 +97,7 @@ def packed_batches(directory, batch_size, shuffle=False, seed=None,
             the pack's classes or a shard changed since (the op checks
             each record it reads; the message names the shard and value).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-            or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer. Received: "
-                         f"batch_size={batch_size!r}")
+    check_int("batch_size", batch_size, 1)
     if not 0 <= shard_index < num_shards:
         raise ValueError(f"shard_index must be in [0, num_shards). Received: "
                          f"num_shards={num_shards!r}, "

@@ -1,21 +1,7 @@
-"""Argument checks and sublayer construction shared by the composite layers."""
-
-import numbers
+"""Sublayer construction shared by the composite layers (and their one
+own argument check, `padding`; the others are `keras_cnnpractice._validate`)."""
 
 import keras
-
-
-def check_positive_int(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer. Received: "
-                         f"{name}={value!r}")
-
-
-def check_seed(seed):
-    if seed is not None and (isinstance(seed, bool)
-                             or not isinstance(seed, numbers.Integral)):
-        raise ValueError(f"seed must be an integer or None. Received: "
-                         f"seed={seed!r}")
 
 
 def check_padding(padding):

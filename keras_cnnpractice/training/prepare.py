@@ -1,0 +1,163 @@
+"""The stages of a run before fitting: the strategy, the data and its
+input pipelines, the learning-rate schedule, the model and its optimizer.
+`runner.train` (Keras `fit`), `ps_loop.train` (parameter servers) and the
+pipeline doctor build their runs from these."""
+
+import dataclasses
+
+import keras
+
+from keras_cnnpractice import data
+from keras_cnnpractice import models
+from keras_cnnpractice.strategies import model_parallel
+from keras_cnnpractice.strategies.factory import get_strategy
+from keras_cnnpractice.strategies.factory import replica_devices
+from keras_cnnpractice.training.config import OPTIMIZERS
+from keras_cnnpractice.training.config import check_config
+
+
+@dataclasses.dataclass
+class PreparedRun:
+    """What `prepare_run` sets up: the strategy, the data (a
+    `keras_cnnpractice.data.DataSource`), the augmentation layer, the
+    training and test pipelines, and the learning-rate schedule."""
+
+    strategy: object
+    source: object
+    augment: object
+    train_ds: object
+    test_ds: object
+    steps_per_epoch: int
+    learning_rate: object
+
+
+def prepare_run(config, log=print):
+    """Strategy, data and input pipelines as `train` uses them; writes
+    nothing (the pipeline doctor times exactly this).
+
+    Raises:
+        ValueError: flags that do not combine, or data that cannot be
+            opened.
+    """
+    check_config(config)
+    # The strategy first: on a CPU it splits the device, which must happen
+    # before anything else initializes the TensorFlow runtime.
+    strategy = get_strategy(config.strategy, config.num_devices,
+                            cluster_timeout_s=config.cluster_timeout_s)
+    if config.strategy.strip().lower() == "model_parallel":
+        model_parallel.check_batch_size(config.batch_size,
+                            len(replica_devices(config.num_devices)))
+
+    log(f"Strategy: {type(strategy).__name__}, "
+        f"{strategy.num_replicas_in_sync} replicas in sync")
+    keras.utils.set_random_seed(config.seed)
+    source = open_source(config)
+    log(f"Data: {config.dataset}, {source.num_classes} classes, "
+        f"{source.train_size} training and {source.test_size} test images")
+    # The input pipeline stays float32 whatever the model's precision. In
+    # the tf.data map the compiled CPU op augments; in the model, the XLA
+    # path (it compiles with the model and runs on its device).
+    augment = data.augmentation_policy(
+        config.augment, seed=config.seed, input_shape=source.input_shape,
+        implementation="op" if config.augment_in == "data" else "xla")
+    # Every layer built from here on computes in the policy's dtype and
+    # keeps its variables in float32 (mixed_*) or the dtype itself;
+    # compile() adds dynamic loss scaling for mixed_float16.
+    keras.config.set_dtype_policy(config.precision)
+    log(f"Precision: {config.precision}")
+    # Under multi_worker_mirrored every worker reads the source: files
+    # split by file when there are enough of them (FILE), anything else by
+    # example (DATA), per `choose_shard_policy`.
+    workers = num_workers(strategy)
+    train_ds = data.build_pipeline(
+        source.train, config.batch_size, augment=augment, training=True,
+        seed=config.seed, cache=config.cache or None,
+        augment_in=config.augment_in, num_workers=workers)
+    test_ds = data.build_pipeline(source.test, config.batch_size,
+                                  training=False, num_workers=workers)
+    steps_per_epoch = (config.steps_per_epoch
+                       or -(-source.train_size // config.batch_size))
+    learning_rate = learning_rate_schedule(config, steps_per_epoch)
+    return PreparedRun(strategy, source, augment, train_ds, test_ds,
+                       steps_per_epoch, learning_rate)
+
+
+def num_workers(strategy):
+    """Worker processes of a multi-worker strategy (1 otherwise)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec() if resolver is not None else None
+    if not spec or "worker" not in spec.jobs:
+        return 1
+    return spec.num_tasks("worker")
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """The run's learning rate per optimizer step.
+
+    Cosine decay to zero over the whole run settles the final epochs; the
+    optimizer's step counter is checkpointed, so a resumed run continues
+    the same schedule. With `--lr_scaling=linear` (Goyal et al., 2017,
+    "Accurate, Large Minibatch SGD") the peak rate is `--learning_rate *
+    --batch_size / --lr_reference_batch`, `--learning_rate` being the rate
+    tuned for a global batch of `--lr_reference_batch`; `--warmup_epochs`
+    of linear warm-up then climb from `--learning_rate` to that peak (from
+    0 without scaling) before the decay starts.
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+
+    Raises:
+        ValueError: an unknown scaling, a reference batch < 1, or a
+            warm-up not shorter than the run.
+    """
+    check_config(config)
+    peak = config.learning_rate
+    if config.lr_scaling == "linear":
+        peak *= config.batch_size / config.lr_reference_batch
+    total = config.epochs * steps_per_epoch
+    warmup = config.warmup_epochs * steps_per_epoch
+    if not warmup:
+        return keras.optimizers.schedules.CosineDecay(peak, decay_steps=total)
+    start = config.learning_rate if config.lr_scaling == "linear" else 0.0
+    return keras.optimizers.schedules.CosineDecay(
+        start, decay_steps=total - warmup, warmup_target=peak,
+        warmup_steps=warmup)
+
+
+def open_source(config):
+    """The `keras_cnnpractice.data.DataSource` of `config.dataset`."""
+    return data.open_dataset(
+        config.dataset, image_size=config.image_size, seed=config.seed,
+        classes=data.parse_classes(config.classes),
+        train_examples_per_class=config.train_examples_per_class)
+
+
+def new_model(config, run):
+    """The zoo's `config.model` for `run`'s data, its head split over the
+    devices under `--strategy=model_parallel`, with the augmentation as its
+    first layer under `--augment_in=model` (call in the strategy's scope)."""
+
+    source = run.source
+    model = models.create_model(config.model, source.input_shape,
+                                source.num_classes)
+    if config.strategy.strip().lower() == "model_parallel":
+        model = model_parallel.split_model(model, config.num_devices)
+        print(f"Model parallel: the trunk data-parallel and the Dense layers "
+              f"split column-wise over {len(model.get_layer('trunk').devices)}"
+              " devices", flush=True)
+    if run.train_ds.model_augmentation is None:
+        return model
+    inputs = keras.Input(source.input_shape)
+    outputs = model(run.train_ds.model_augmentation(inputs))
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def make_optimizer(name, learning_rate):
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate)
+    if name == "momentum":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}. "
+                     f"Received: optimizer={name!r}")
