@@ -9,6 +9,7 @@ name (`_files.replacing`).
 import math
 import pathlib
 
+import matplotlib
 from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -22,9 +23,13 @@ _FIGSIZE = (6.4, 4.0)
 def _save(figure, path):
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with replacing(path) as tmp:
-        figure.savefig(tmp, format=path.suffix.lstrip(".") or "svg",
-                       metadata={"Date": None})  # the same data, same file
+    # Text as text (searchable, and the legend readable by a test), and
+    # the same data gives the same file.
+    with matplotlib.rc_context({"svg.fonttype": "none",
+                                "svg.hashsalt": "keras_cnnpractice"}):
+        with replacing(path) as tmp:
+            figure.savefig(tmp, format=path.suffix.lstrip(".") or "svg",
+                           metadata={"Date": None})
     return path
 
 
@@ -43,7 +48,7 @@ def line_figure(series, title, xlabel="epoch", ylabel=""):
     for label, ys in series.items():
         # A non-finite value (NaN) leaves a gap: matplotlib breaks the line.
         axes.plot(range(1, len(ys) + 1), [float(y) for y in ys],
-                  label=label, linewidth=2)
+                  label=label, linewidth=2, gid=label)  # <g id=LABEL> in SVG
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)
     axes.set_ylim(bottom=min(0.0, min(finite)))
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -104,7 +109,7 @@ def scatter_figure(points, title, xlabel, ylabel, log_x=False, log_y=False,
             axes.annotate(f"{v:.3g}" if math.isfinite(v) else "nan", (x, y),
                           xytext=(5, 3), textcoords="offset points",
                           fontsize=8)
-    axes.scatter(xs, ys, c=colors, s=40)
+    axes.scatter(xs, ys, c=colors, s=40, gid="points")
     axes.set_xscale("log" if log_x else "linear")
     axes.set_yscale("log" if log_y else "linear")
     axes.set(title=title, xlabel=xlabel, ylabel=ylabel)

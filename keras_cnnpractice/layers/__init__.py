@@ -7,7 +7,6 @@ from keras_cnnpractice.layers.bottleneck import Bottleneck
 from keras_cnnpractice.layers.column_parallel_dense import ColumnParallelDense
 from keras_cnnpractice.layers.drop_connect import DropConnect
 from keras_cnnpractice.layers.fast_conv2d import FastConv2D
-from keras_cnnpractice.layers.fast_conv2d import portable_export
 from keras_cnnpractice.layers.fused_augment import FusedAugment
 from keras_cnnpractice.layers.inception_module import InceptionModule
 from keras_cnnpractice.layers.lens_distortion import LensDistortion
@@ -31,5 +30,4 @@ __all__ = ["AsymmetricConv2D", "BinaryConv2D", "BinaryDense", "Bottleneck",
            "InceptionModule", "LensDistortion", "LocalResponseNormalization",
            "PCALighting", "PerDevice", "PositionBias", "QuantConv2D",
            "QuantDense", "RandomAffine", "RandomResizedCrop", "ScaleAugment",
-           "StackedConv2D", "StochasticDepth", "XnorConv2D", "XnorDense",
-           "portable_export"]
+           "StackedConv2D", "StochasticDepth", "XnorConv2D", "XnorDense"]

@@ -39,8 +39,9 @@ def export_saved_model(model, export_dir):
 
     The `serve` endpoint runs the model with `training=False`, so
     augmentation and dropout layers inside it are inactive, and is traced
-    inside `layers.portable_export()`, so `FastConv2D` layers export
-    TensorFlow's own convolution (unless built with `portable=False`).
+    inside `layers.fast_conv2d.portable_export()`, so `FastConv2D` layers
+    export TensorFlow's own convolution (unless built with
+    `portable=False`).
 
     An existing export at `export_dir` is replaced only once the new one is
     complete; a crash leaves either the old or the new export (plus, at

@@ -13,7 +13,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 from keras_cnnpractice.custom_ops import conv_algorithms
 from keras_cnnpractice.custom_ops import conv_autotune
 from keras_cnnpractice.layers import FastConv2D
-from keras_cnnpractice.layers import portable_export
+from keras_cnnpractice.layers.fast_conv2d import portable_export
 from tests import numpy_reference as ref
 from tests.conftest import run_python
 from tests.layers.helpers import assert_round_trips

@@ -1,10 +1,9 @@
 """Training curves drawn from a CSVLogger file."""
 
-import re
-
 import pytest
 
 from keras_cnnpractice.training import plot_training_curves
+from tests.svg_points import line_vertices
 
 CSV = """epoch,accuracy,loss,val_accuracy,val_loss
 0,0.5,2.0,0.6,1.5
@@ -19,9 +18,10 @@ def test_one_line_per_split_with_one_point_per_epoch(tmp_path):
     assert [p.name for p in paths] == ["loss.svg", "accuracy.svg"]
     svg = (tmp_path / "loss.svg").read_text()
     assert "train loss" in svg and "validation loss" in svg
-    lines = re.findall(r'points="([^"]+)"', svg)
-    assert len(lines) == 2
-    train = [tuple(map(float, p.split(","))) for p in lines[0].split()]
+    lines = [line_vertices(tmp_path / "loss.svg", label)
+             for label in ("train loss", "validation loss")]
+    assert [len(pieces) for pieces in lines] == [1, 1]
+    train = lines[0][0]
     assert len(train) == 3
     # Pixel y grows downwards, so a falling loss has growing y; equal
     # epochs are equal steps along x.

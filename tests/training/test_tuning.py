@@ -13,6 +13,7 @@ from keras_cnnpractice.training.tuning import SearchError
 from keras_cnnpractice.training.tuning import check_train_flags
 from keras_cnnpractice.training.tuning import format_table
 from keras_cnnpractice.training.tuning import plot_search
+from tests.svg_points import scatter_markers
 from keras_cnnpractice.training.tuning import run_search
 
 SPACE = SearchSpace({"learning_rate": (1e-5, 1e-1), "l2": (1e-5, 1e-1)})
@@ -83,8 +84,8 @@ def test_failed_and_nan_trials_are_recorded_and_skipped(tmp_path,
                 key=lambda r: -r["val_accuracy"])
     assert lines[1].split()[1] == ok[0]["name"]
     assert lines[-1].endswith("failed: train.py: crashed")
-    svg = plot_search(tmp_path / "search.svg", records).read_text()
-    assert svg.count("<circle") == len(ok)
+    path = plot_search(tmp_path / "search.svg", records)
+    assert len(scatter_markers(path)) == len(ok)
 
 
 def test_rerun_reuses_finished_trials(tmp_path, monkeypatch):
