@@ -73,9 +73,10 @@ def _num_files(source):
     return len(shards) if shards is not None else None
 
 
-def _strategy_workers():
-    """Workers of the `tf.distribute` strategy in scope (1 without one)."""
-    strategy = tf.distribute.get_strategy()
+def strategy_workers(strategy=None):
+    """Worker processes of `strategy` (default: the `tf.distribute`
+    strategy in scope): its cluster's `worker` tasks, 1 without any."""
+    strategy = strategy or tf.distribute.get_strategy()
     resolver = getattr(strategy, "cluster_resolver", None)
     try:
         spec = resolver.cluster_spec() if resolver is not None else None
@@ -98,7 +99,7 @@ def choose_shard_policy(source, num_workers=None):
     """
     if not isinstance(source, tf.data.Dataset) or not reads_files(source):
         return "data"
-    workers = _strategy_workers() if num_workers is None else num_workers
+    workers = strategy_workers() if num_workers is None else num_workers
     files = _num_files(source)
     if files is not None and files < workers:
         logging.info("%d file(s) for %d workers: sharding by example (DATA) "
@@ -194,7 +195,7 @@ def _batch_reader(source, cache, input_context, num_workers):
     reader = getattr(source, "read_batches", None)
     if reader is None or cache is not None:
         return None
-    if input_context is None and (_strategy_workers() if num_workers is None
+    if input_context is None and (strategy_workers() if num_workers is None
                                   else num_workers) > 1:
         return None  # FILE auto-sharding of the record stream instead
     return reader

@@ -9,6 +9,7 @@ import keras
 
 from keras_cnnpractice import data
 from keras_cnnpractice import models
+from keras_cnnpractice.data.pipeline import strategy_workers
 from keras_cnnpractice.strategies import model_parallel
 from keras_cnnpractice.strategies.factory import get_strategy
 from keras_cnnpractice.strategies.factory import replica_devices
@@ -68,7 +69,7 @@ def prepare_run(config, log=print):
     # Under multi_worker_mirrored every worker reads the source: files
     # split by file when there are enough of them (FILE), anything else by
     # example (DATA), per `choose_shard_policy`.
-    workers = num_workers(strategy)
+    workers = strategy_workers(strategy)
     train_ds = data.build_pipeline(
         source.train, config.batch_size, augment=augment, training=True,
         seed=config.seed, cache=config.cache or None,
@@ -80,15 +81,6 @@ def prepare_run(config, log=print):
     learning_rate = learning_rate_schedule(config, steps_per_epoch)
     return PreparedRun(strategy, source, augment, train_ds, test_ds,
                        steps_per_epoch, learning_rate)
-
-
-def num_workers(strategy):
-    """Worker processes of a multi-worker strategy (1 otherwise)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    spec = resolver.cluster_spec() if resolver is not None else None
-    if not spec or "worker" not in spec.jobs:
-        return 1
-    return spec.num_tasks("worker")
 
 
 def learning_rate_schedule(config, steps_per_epoch):

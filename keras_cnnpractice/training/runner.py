@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from keras_cnnpractice import data
 from keras_cnnpractice import tta
+from keras_cnnpractice.data.pipeline import strategy_workers
 from keras_cnnpractice.training import ps_loop
 from keras_cnnpractice.training import transfer_run
 from keras_cnnpractice.training.checkpoints import EpochCheckpoint
@@ -26,7 +27,6 @@ from keras_cnnpractice.training.export import export_and_check
 from keras_cnnpractice.training.fixed_point_weights import store_weights_in_fixed_point
 from keras_cnnpractice.training.prepare import make_optimizer
 from keras_cnnpractice.training.prepare import new_model
-from keras_cnnpractice.training.prepare import num_workers
 from keras_cnnpractice.training.prepare import prepare_run
 from keras_cnnpractice.training.regularization import add_l2
 from keras_cnnpractice.training.result import RunResult
@@ -232,7 +232,7 @@ def _train(config, run, out):
     result = RunResult(
         test_accuracy=float(accuracy), initial_epoch=initial_epoch,
         replicas=strategy.num_replicas_in_sync,
-        workers=num_workers(strategy), precision=config.precision,
+        workers=strategy_workers(strategy), precision=config.precision,
         epoch_seconds=timer.epoch_seconds,
         seconds_per_step=(epoch_seconds / steps_per_epoch
                           if epoch_seconds else None),
