@@ -43,6 +43,7 @@ Writes benchmarks/results/pipeline.{json,md} (or NAME.* with --name),
 with the command line and the machine's load average before and after.
 """
 
+import dataclasses
 import os
 import shutil
 import statistics
@@ -144,7 +145,7 @@ def read_comparison(pack_dir, batch):
     shape, record = info.shape, info.record_bytes
 
     def fixed_length():
-        return packed(pack_dir, verify="none").batch(batch).prefetch(-1)
+        return packed(pack_dir, verify="none").dataset.batch(batch).prefetch(-1)
 
     def memmap_batches():
         for path, shard in zip(info.shard_paths(), info.shards):
@@ -169,8 +170,7 @@ def read_comparison(pack_dir, batch):
 def by_example(source):
     """`source` without its batch reader: `build_pipeline` then shuffles
     and batches its examples one by one."""
-    source.read_batches = None
-    return source
+    return dataclasses.replace(source, read_batches=None)
 
 
 def doctor_default_job():
@@ -194,6 +194,7 @@ def main(argv):
     import keras
     import tensorflow as tf
 
+    from keras_cnnpractice.data import PipelineOptions
     from keras_cnnpractice.data import augmentation_policy
     from keras_cnnpractice.data import build_pipeline
     from keras_cnnpractice.data import image_folder
@@ -241,9 +242,9 @@ def main(argv):
                                                    crop=FLAGS.crop,
                                                    implementation="op")
                                if aug != "none" else None)
-                    return build_pipeline(make_source(), FLAGS.batch_size,
-                                          augment=augment, seed=0,
-                                          image_dtype=None)
+                    return build_pipeline(
+                        make_source(), FLAGS.batch_size, augment=augment,
+                        seed=0, options=PipelineOptions(image_dtype=None))
                 rates[(name, aug)] = epoch_images_per_second(make_ds)
                 print(f"{name}, augment={aug}: {rates[(name, aug)]:,.0f} "
                       f"images/s", flush=True)

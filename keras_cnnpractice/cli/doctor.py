@@ -130,15 +130,8 @@ def diagnose(config, steps=20):
     run = prepare.prepare_run(
         config, log=lambda line: print(line, file=sys.stderr, flush=True))
     with run.strategy.scope():
-        if config.init_from:
-            from keras_cnnpractice.training import transfer_run
-            model, _ = transfer_run.pretrained_model(
-                config.init_from, run.source.num_classes,
-                config.new_head_classes)
-        else:
-            model = prepare.new_model(config, run)
-        model.compile(optimizer=prepare.make_optimizer(config.optimizer,
-                                                      run.learning_rate),
+        model, _, optimizer = prepare.model_and_optimizer(config, run)
+        model.compile(optimizer=optimizer,
                       loss="sparse_categorical_crossentropy",
                       metrics=["accuracy"])
     batch = config.batch_size
@@ -152,7 +145,7 @@ def diagnose(config, steps=20):
     else:
         stages.append(_stage("raw read", None, batch,
                              note="in memory: nothing to read"))
-    raw = (source.train if source.file_based
+    raw = (source.train.dataset if source.file_based
            else tf.data.Dataset.from_tensor_slices(source.train))
     decode = _seconds_per_batch(iter(raw.batch(batch).repeat()), steps)
     stages.append(_stage("decode" if source.file_based else

@@ -17,6 +17,8 @@ Images", 2009.
 
 import os
 
+from keras_cnnpractice.data.examples import Examples
+
 CIFAR10_FILES = {"train": tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
                  "test": ("test_batch.bin",)}
 CIFAR100_FILES = {"train": ("train.bin",), "test": ("test.bin",)}
@@ -78,9 +80,9 @@ def _class_names(folder, filename, default):
 
 def fixed_length_images(paths, count, record_bytes, label_offset,
                         class_names):
-    """A dataset of `(uint8 (32, 32, 3) image, int32 label)` from CIFAR-style
-    records: pixels are the last 3072 bytes of each record (CHW planes),
-    the label the byte at `label_offset`."""
+    """`Examples` of `(uint8 (32, 32, 3) image, int32 label)` from
+    CIFAR-style records in `paths`: pixels are the last 3072 bytes of each
+    record (CHW planes), the label the byte at `label_offset`."""
     import tensorflow as tf
     header = record_bytes - IMAGE_BYTES
 
@@ -95,8 +97,7 @@ def fixed_length_images(paths, count, record_bytes, label_offset,
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     ds = ds.apply(tf.data.experimental.assert_cardinality(count))
-    ds.class_names = tuple(class_names)
-    return ds
+    return Examples(ds, tuple(class_names), files=tuple(paths))
 
 
 def cifar10_binary(data_dir):
@@ -108,10 +109,10 @@ def cifar10_binary(data_dir):
             the tarball extracts to is in.
 
     Returns:
-        `(train, test)` `tf.data.Dataset`s of `(image, label)`: uint8 RGB
-        images of shape `(32, 32, 3)` and int32 labels 0..9, in file order
-        (50,000 and 10,000 of them for the real data), each with a
-        `class_names` attribute (from `batches.meta.txt` when present).
+        `(train, test)` `Examples` of `(image, label)`: uint8 RGB images
+        of shape `(32, 32, 3)` and int32 labels 0..9, in file order (50,000
+        and 10,000 of them for the real data); `class_names` from
+        `batches.meta.txt` when present, `files` the batch files.
 
     Raises:
         ValueError: a missing file, or one whose size is not a multiple of
@@ -135,10 +136,10 @@ def cifar100_binary(data_dir, label_mode="fine"):
             superclasses).
 
     Returns:
-        `(train, test)` `tf.data.Dataset`s of uint8 `(32, 32, 3)` images and
-        int32 labels, in file order, each with a `class_names` attribute
-        (from `fine_label_names.txt` / `coarse_label_names.txt` when present,
-        else the label numbers as strings).
+        `(train, test)` `Examples` of uint8 `(32, 32, 3)` images and int32
+        labels, in file order; `class_names` from `fine_label_names.txt` /
+        `coarse_label_names.txt` when present, else the label numbers as
+        strings; `files` the batch files.
 
     Raises:
         ValueError: an unknown `label_mode`, a missing file, or one whose

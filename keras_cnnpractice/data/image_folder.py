@@ -32,6 +32,7 @@ from absl import logging
 
 from keras_cnnpractice._files import write_text_atomic
 from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.data.examples import Examples
 
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 RESIZE_MODES = ("short_side", "exact")
@@ -294,9 +295,8 @@ def image_folder(root, size=None, resize="short_side", validate="eager",
             (written through a temporary name, even when none is skipped).
 
     Returns:
-        A `tf.data.Dataset` with attributes `class_names` (tuple),
-        `file_paths` (the files it reads, in order) and `skipped` (tuple of
-        `(path, reason)`), like `keras.utils.image_dataset_from_directory`.
+        `Examples`: the dataset, `class_names` (tuple), `files` (the files
+        it reads, in order) and `skipped` (tuple of `(path, reason)`).
 
     Raises:
         ValueError: `root` is not a folder per class, or a bad argument.
@@ -334,7 +334,5 @@ def image_folder(root, size=None, resize="short_side", validate="eager",
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if validate == "lazy":
         ds = ds.ignore_errors(log_warning=True)
-    ds.class_names = listing.class_names
-    ds.file_paths = tuple(paths)
-    ds.skipped = tuple(skipped)
-    return ds
+    return Examples(ds, listing.class_names, files=tuple(paths),
+                    skipped=tuple(skipped))

@@ -19,7 +19,7 @@ A dataset spec is one of:
   `DIR/train` and `DIR/test` (or `DIR/val`), read with shard-level
   shuffling and verified checksums.
 
-In-memory datasets come as numpy arrays, the others as `tf.data.Dataset`s
+In-memory datasets come as numpy arrays, the others as `Examples`
 of `(uint8 image, int32 label)`; `build_pipeline` takes either.
 """
 
@@ -71,14 +71,10 @@ class DataSource:
     Attributes:
         name: the spec.
         train, test: `(images, labels)` numpy arrays (in-memory datasets)
-            or `tf.data.Dataset`s of `(uint8 image, int32 label)`.
+            or `Examples` (of `(uint8 image, int32 label)`).
         num_classes: number of classes (after `classes=`).
         input_shape: `(height, width, channels)` of the images.
         train_size, test_size: number of examples.
-        train_files: the files the training set is read from (empty for
-            in-memory datasets).
-        file_based: whether the examples are read from files as training
-            goes (a `tf.data.Dataset`), rather than held in memory.
     """
 
     name: str
@@ -88,11 +84,18 @@ class DataSource:
     input_shape: tuple
     train_size: int
     test_size: int
-    train_files: tuple = ()
 
     @property
     def file_based(self):
+        """Whether the examples are read from files as training goes
+        (`Examples`), rather than held in memory."""
         return not isinstance(self.train, tuple)
+
+    @property
+    def train_files(self):
+        """The files the training set is read from (empty for in-memory
+        datasets)."""
+        return self.train.files if self.file_based else ()
 
     def test_arrays(self, limit=None):
         """The first `limit` (default all) test examples as numpy arrays
@@ -100,7 +103,8 @@ class DataSource:
         if not self.file_based:
             images, labels = self.test
             return images[:limit], labels[:limit]
-        ds = self.test if limit is None else self.test.take(limit)
+        ds = self.test.dataset
+        ds = ds if limit is None else ds.take(limit)
         pairs = list(ds.batch(256).as_numpy_iterator())
         return (np.concatenate([x for x, _ in pairs]),
                 np.concatenate([y for _, y in pairs]))
@@ -129,28 +133,18 @@ def _first_image_side(train_dir):
 
 
 def _open_files(kind, directory, image_size, seed, ordered):
-    """`(train, test, class_names, training files)` of a file-based
-    spec."""
+    """`(train, test)` `Examples` of a file-based spec."""
     from keras_cnnpractice.data import cifar
     from keras_cnnpractice.data.image_folder import image_folder
     from keras_cnnpractice.data.packs import packed
     if kind in ("cifar10", "cifar100"):
-        reader = cifar.cifar10_binary if kind == "cifar10" else \
-            cifar.cifar100_binary
-        train, test = reader(directory)
-        names = (cifar.CIFAR10_FILES if kind == "cifar10"
-                 else cifar.CIFAR100_FILES)["train"]
-        folder = cifar._resolve_dir(  # noqa: SLF001
-            directory, names, "cifar-10-batches-bin" if kind == "cifar10"
-            else "cifar-100-binary")
-        return train, test, train.class_names, tuple(
-            os.path.join(folder, name) for name in names)
+        return (cifar.cifar10_binary if kind == "cifar10"
+                else cifar.cifar100_binary)(directory)
     train_dir, test_dir = _split_dirs(kind, directory)
     if kind == "folder":
         size = image_size or _first_image_side(train_dir)
         train = image_folder(train_dir, size=size)
         test = image_folder(test_dir, size=size)
-        files = train.file_paths
     else:
         if image_size is not None:
             raise ValueError("--image_size applies to folder: datasets; a "
@@ -162,12 +156,11 @@ def _open_files(kind, directory, image_size, seed, ordered):
             raise ValueError(f"The packs {train_dir} and {test_dir} hold "
                              f"images of different shapes: "
                              f"{train.info.shape} and {test.info.shape}")
-        files = tuple(train.info.shard_paths())
     if train.class_names != test.class_names:
         raise ValueError(f"The training and test sets of {kind}:{directory} "
                          f"have different classes: {train.class_names} and "
                          f"{test.class_names}")
-    return train, test, train.class_names, files
+    return train, test
 
 
 def _labels(ds):
@@ -177,9 +170,11 @@ def _labels(ds):
     return np.concatenate(labels) if labels else np.zeros(0, np.int32)
 
 
-def _subset_dataset(ds, keep, new_labels):
-    """The examples of `ds` at the indices `keep` (sorted), relabelled."""
+def _subset(examples, keep, new_labels):
+    """The examples at the indices `keep` (sorted), relabelled; read from
+    the same files, but no longer by a pack's batch reader."""
     import tensorflow as tf
+    ds = examples.dataset
     count = int(ds.cardinality())
     size = max(count, int(keep.max()) + 1 if len(keep) else 0)
     mask = np.zeros(size, bool)
@@ -189,7 +184,8 @@ def _subset_dataset(ds, keep, new_labels):
     mask, relabel = tf.constant(mask), tf.constant(relabel)
     ds = ds.enumerate().filter(lambda i, xy: tf.gather(mask, i))
     ds = ds.map(lambda i, xy: (xy[0], tf.gather(relabel, i)))
-    return ds.apply(tf.data.experimental.assert_cardinality(len(keep)))
+    ds = ds.apply(tf.data.experimental.assert_cardinality(len(keep)))
+    return dataclasses.replace(examples, dataset=ds, read_batches=None)
 
 
 def _select(images, labels, classes, per_class, seed):
@@ -238,12 +234,11 @@ def open_dataset(spec, image_size=None, seed=0, classes=None,
             shape, num_classes = SYNTHETIC["shape"], SYNTHETIC["num_classes"]
             train = synthetic(SYNTHETIC["train"], shape, num_classes, seed=0)
             test = synthetic(SYNTHETIC["test"], shape, num_classes, seed=1)
-        files = ()
     else:
-        train, test, class_names, files = _open_files(
+        train, test = _open_files(
             kind, directory, image_size, seed,
             ordered=bool(classes or train_examples_per_class))
-        num_classes = len(class_names)
+        num_classes = len(train.class_names)
     if classes and max(classes) >= num_classes:
         raise ValueError(f"--classes names class {max(classes)}, but "
                          f"{spec} has {num_classes} classes")
@@ -254,24 +249,21 @@ def open_dataset(spec, image_size=None, seed=0, classes=None,
         input_shape = train[0].shape[1:]
         sizes = len(train[0]), len(test[0])
     else:
-        input_shape = tuple(train.element_spec[0].shape)
+        input_shape = tuple(train.dataset.element_spec[0].shape)
         if classes or train_examples_per_class:
-            for split in ("train", "test"):
-                ds = train if split == "train" else test
-                labels = _labels(ds)
+            per_class = train_examples_per_class
+            subsets = []
+            for split, per in ((train, per_class), (test, None)):
+                labels = _labels(split.dataset)
                 keep, new = _select(np.arange(len(labels)), labels, classes,
-                                    train_examples_per_class
-                                    if split == "train" else None, seed)
-                ds = _subset_dataset(ds, keep, new)
-                if split == "train":
-                    train = ds
-                else:
-                    test = ds
-        sizes = int(train.cardinality()), int(test.cardinality())
+                                    per, seed)
+                subsets.append(_subset(split, keep, new))
+            train, test = subsets
+        sizes = train.num_examples, test.num_examples
     if classes:
         num_classes = len(classes)
     return DataSource(spec, train, test, num_classes, tuple(input_shape),
-                      *sizes, train_files=files)
+                      *sizes)
 
 
 def load_dataset(name):

@@ -10,6 +10,7 @@ from keras_cnnpractice.layers._augment import restore
 from keras_cnnpractice.layers.augment_steps import random_uniform
 from keras_cnnpractice.layers.augment_steps import range_pair
 
+
 def distortion_coordinates(height, width, k1, k2):
     """Where each output pixel samples the input, per sample.
 
@@ -94,21 +95,30 @@ class LensDistortion(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def get_random_transformation(self, images, training=True):
+    def get_random_transformation(self, data, training=True, seed=None):
         """Per-sample `{"k1": (batch,), "k2": (batch,)}` (zeros when not
-        training) for a batch of images."""
+        training), with the signature of Keras's image preprocessing layers.
+
+        Args:
+            data: a batch of images, or a dict with `"images"`.
+            training: random coefficients when true, else zeros.
+            seed: a `keras.random.SeedGenerator` to draw from instead of
+                the layer's.
+        """
+        images = data["images"] if isinstance(data, dict) else data
         batch_size = tf.shape(images)[:1]
         if not training:
             return {"k1": tf.zeros(batch_size), "k2": tf.zeros(batch_size)}
         u = random_uniform(tf.concat([batch_size, [2]], 0),
-                           self.seed_generator)
+                           self.seed_generator if seed is None else seed)
         (lo1, hi1), (lo2, hi2) = self.k1, self.k2
         return {"k1": lo1 + (hi1 - lo1) * u[:, 0],
                 "k2": lo2 + (hi2 - lo2) * u[:, 1]}
 
-    def transform_images(self, images, transformation):
+    def transform_images(self, images, transformation, training=True):
         """Distorts `images` (one or a batch) with `transformation["k1"]`
-        and `["k2"]` (shape `(batch,)`)."""
+        and `["k2"]` (shape `(batch,)`); `training` is unused (the
+        transformation says it all)."""
         batch, single = as_batch(check_images(images, "LensDistortion"))
         shape = tf.shape(batch)
         rows, cols = distortion_coordinates(

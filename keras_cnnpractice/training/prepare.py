@@ -15,6 +15,8 @@ from keras_cnnpractice.strategies.factory import get_strategy
 from keras_cnnpractice.strategies.factory import replica_devices
 from keras_cnnpractice.training.config import OPTIMIZERS
 from keras_cnnpractice.training.config import check_config
+from keras_cnnpractice.training.regularization import add_l2
+from keras_cnnpractice.training.transfer_run import pretrained_model
 
 
 @dataclasses.dataclass
@@ -72,10 +74,12 @@ def prepare_run(config, log=print):
     workers = strategy_workers(strategy)
     train_ds = data.build_pipeline(
         source.train, config.batch_size, augment=augment, training=True,
-        seed=config.seed, cache=config.cache or None,
-        augment_in=config.augment_in, num_workers=workers)
-    test_ds = data.build_pipeline(source.test, config.batch_size,
-                                  training=False, num_workers=workers)
+        seed=config.seed, options=data.PipelineOptions(
+            cache=config.cache or None, augment_in=config.augment_in,
+            num_workers=workers))
+    test_ds = data.build_pipeline(
+        source.test, config.batch_size, training=False,
+        options=data.PipelineOptions(num_workers=workers))
     steps_per_epoch = (config.steps_per_epoch
                        or -(-source.train_size // config.batch_size))
     learning_rate = learning_rate_schedule(config, steps_per_epoch)
@@ -137,14 +141,40 @@ def new_model(config, run):
         print(f"Model parallel: the trunk data-parallel and the Dense layers "
               f"split column-wise over {len(model.get_layer('trunk').devices)}"
               " devices", flush=True)
-    if run.train_ds.model_augmentation is None:
+    if config.augment_in != "model" or run.augment is None:
         return model
     inputs = keras.Input(source.input_shape)
-    outputs = model(run.train_ds.model_augmentation(inputs))
+    outputs = model(run.augment(inputs))
     return keras.Model(inputs, outputs, name=model.name)
 
 
+def model_and_optimizer(config, run, l2=True):
+    """The run's model and a new optimizer (call in the strategy's scope).
+
+    The model is the pretrained network set up for transfer
+    (`--init_from`, `transfer_run.pretrained_model`) or a new one
+    (`new_model`), with the L2 penalty of `--l2` on its kernels unless `l2`
+    is False; the optimizer is `--optimizer` on the run's learning rate.
+
+    Returns:
+        `(model, new_layers, optimizer)`; `new_layers` names the layers a
+        transferred model starts from scratch (empty for a new model).
+    """
+    new_layers = []
+    if config.init_from:
+        model, new_layers = pretrained_model(
+            config.init_from, run.source.num_classes, config.new_head_classes)
+    else:
+        model = new_model(config, run)
+    if l2 and config.l2:
+        add_l2(model, config.l2)
+    return model, new_layers, make_optimizer(config.optimizer,
+                                             run.learning_rate)
+
+
 def make_optimizer(name, learning_rate):
+    """A new Keras optimizer: `"adam"`, `"sgd"` or `"momentum"` (SGD with
+    momentum 0.9), on `learning_rate` (a number or a schedule)."""
     if name == "adam":
         return keras.optimizers.Adam(learning_rate)
     if name == "sgd":

@@ -22,7 +22,9 @@ parameter-server guide, for the models of `train.py`:
   counters on the parameter servers with atomic adds), evaluates the model
   on the test set itself, and saves a `tf.train.Checkpoint` of model,
   optimizer, step and epoch counters (`tf.train.CheckpointManager`, newest
-  three kept);
+  three kept, restored with the rules of `checkpoints.restore_newest_good`);
+  the epoch's metrics go to Keras's `CSVLogger` (MODEL_DIR/history.csv) and
+  `TensorBoard` (MODEL_DIR/logs) callbacks, as in a `fit` run;
 * a restarted job resumes from the newest checkpoint; a worker that dies
   mid-epoch has its steps rescheduled on the others by the coordinator
   (at least once: a step it had applied but not yet reported runs again,
@@ -34,7 +36,6 @@ Worker and parameter-server tasks run `train.py` too: they only serve
 (`keras_cnnpractice.strategies.cluster.run_server`) until they are killed.
 """
 
-import csv
 import math
 import pathlib
 import time
@@ -51,24 +52,11 @@ from keras_cnnpractice.training.checkpoints import restore_newest_good
 from keras_cnnpractice.training.config import save_flags
 from keras_cnnpractice.training.curves import plot_training_curves
 from keras_cnnpractice.training.export import export_and_check
-from keras_cnnpractice.training.prepare import make_optimizer
+from keras_cnnpractice.training.prepare import model_and_optimizer
 from keras_cnnpractice.training.prepare import new_model
 from keras_cnnpractice.training.prepare import open_source
 from keras_cnnpractice.training.prepare import prepare_run
-from keras_cnnpractice.training.regularization import add_l2
 from keras_cnnpractice.training.result import RunResult
-
-HISTORY_COLUMNS = ("epoch", "accuracy", "loss", "val_accuracy", "val_loss")
-
-
-def _append_history(path, row):
-    new = not path.exists()
-    with path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, HISTORY_COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(row)
-
 
 def _evaluate(model, test_ds):
     """Test loss and accuracy, computed by the coordinator (it reads the
@@ -93,10 +81,10 @@ def _build(config, run):
     """Model, optimizer and counters in the strategy's scope (on the
     parameter servers), and the checkpoint that holds them."""
     with run.strategy.scope():
-        model = new_model(config, run)
-        if config.l2:
-            add_l2(model, config.l2)
-        optimizer = make_optimizer(config.optimizer, run.learning_rate)
+        model, _, optimizer = model_and_optimizer(config, run)
+        # This loop never calls `fit`; compiled for the Keras callbacks,
+        # which read `model.optimizer` (TensorBoard logs its rate).
+        model.compile(optimizer=optimizer)
         optimizer.build(model.trainable_variables)
         # Raw TensorFlow variables: their assign_add is one atomic op on
         # the parameter server, where Keras's variables read, add and
@@ -180,13 +168,14 @@ def train(config):
         # used on the workers) and split by the worker's index.
         worker = tf.distribute.coordinator.experimental_get_current_worker_index()
         examples = open_source(config).train
-        if not isinstance(examples, tf.data.Dataset):
-            examples = tf.data.Dataset.from_tensor_slices(examples)
+        examples = examples.dataset if source.file_based else \
+            tf.data.Dataset.from_tensor_slices(examples)
         return data.build_pipeline(
             examples.shard(workers, worker), config.batch_size,
             augment=run.augment, training=True, seed=config.seed,
-            cache=config.cache or None, augment_in=config.augment_in,
-            shuffle_buffer=shuffle_buffer, shard_policy="off").repeat()
+            options=data.PipelineOptions(
+                cache=config.cache or None, augment_in=config.augment_in,
+                shuffle_buffer=shuffle_buffer, shard_policy="off")).repeat()
 
     per_worker = coordinator.create_per_worker_dataset(
         lambda: strategy.distribute_datasets_from_function(dataset_fn))
@@ -195,7 +184,13 @@ def train(config):
 
     epoch_seconds, exploded = [], None
     history = model_dir / "history.csv"
+    # The callbacks of a `fit` run, driven by this loop (epoch hooks only).
+    callbacks = keras.callbacks.CallbackList(
+        [keras.callbacks.CSVLogger(str(history), append=True),
+         keras.callbacks.TensorBoard(str(model_dir / "logs"))], model=model)
+    callbacks.on_train_begin()
     for done in range(initial_epoch, config.epochs):
+        callbacks.on_epoch_begin(done)
         start = time.perf_counter()
         totals.assign(tf.zeros(3, tf.float64))
         for _ in range(run.steps_per_epoch):
@@ -215,18 +210,18 @@ def train(config):
         else:
             manager.save(checkpoint_number=done + 1)
         epoch_seconds.append(time.perf_counter() - start)
-        row = {"epoch": done, "accuracy": correct / count,
-               "loss": loss_sum / count, "val_accuracy": val_accuracy,
-               "val_loss": val_loss}
-        _append_history(history, row)
-        print(f"Epoch {done + 1}/{config.epochs}: loss {row['loss']:.4f}, "
-              f"accuracy {row['accuracy']:.4f}, val_loss {val_loss:.4f}, "
+        logs = {"accuracy": correct / count, "loss": loss_sum / count,
+                "val_accuracy": val_accuracy, "val_loss": val_loss}
+        callbacks.on_epoch_end(done, logs)
+        print(f"Epoch {done + 1}/{config.epochs}: loss {logs['loss']:.4f}, "
+              f"accuracy {logs['accuracy']:.4f}, val_loss {val_loss:.4f}, "
               f"val_accuracy {val_accuracy:.4f}, step {int(step)} "
               f"({epoch_seconds[-1]:.1f} s)", flush=True)
-        if not math.isfinite(row["loss"]):
-            exploded = f"loss is {row['loss']} in epoch {done + 1}"
+        if not math.isfinite(logs["loss"]):
+            exploded = f"loss is {logs['loss']} in epoch {done + 1}"
             print(f"Training stopped: {exploded}", flush=True)
             break
+    callbacks.on_train_end()
     if history.exists():
         plot_training_curves(history)
 

@@ -26,9 +26,8 @@ from keras_cnnpractice.training.explosion_guard import ExplosionGuard
 from keras_cnnpractice.training.export import export_and_check
 from keras_cnnpractice.training.fixed_point_weights import store_weights_in_fixed_point
 from keras_cnnpractice.training.prepare import make_optimizer
-from keras_cnnpractice.training.prepare import new_model
+from keras_cnnpractice.training.prepare import model_and_optimizer
 from keras_cnnpractice.training.prepare import prepare_run
-from keras_cnnpractice.training.regularization import add_l2
 from keras_cnnpractice.training.result import RunResult
 from keras_cnnpractice.training.sanity import check_initial_loss
 from keras_cnnpractice.training.sanity import overfit_tiny
@@ -89,17 +88,12 @@ def _compiled_model(config, run, model_dir):
     features_only = transferring and config.transfer == "features"
     checkpoint_dir = model_dir / "checkpoints"
     with run.strategy.scope():
+        model, new_layers, optimizer = model_and_optimizer(
+            config, run, l2=not features_only)
         if transferring:
-            model, new_layers = transfer_run.pretrained_model(
-                config.init_from, num_classes, config.new_head_classes)
             print(f"Transfer: {config.transfer} from {config.init_from}; "
                   f"new layers: {', '.join(new_layers) or 'none'}",
                   flush=True)
-        else:
-            model = new_model(config, run)
-        if config.l2 and not features_only:
-            add_l2(model, config.l2)
-        optimizer = make_optimizer(config.optimizer, run.learning_rate)
         if features_only:
             model = transfer_run.fit_on_features(
                 model, config.feature_layer,

@@ -28,7 +28,7 @@ def pack(tmp_path_factory):
     info, _ = pack_dataset(root / "src", root / "pack",
                            shard_mb=6 * record / (1 << 20))
     assert [s["count"] for s in info.shards] == [6, 6, 6, 6, 1]
-    stream = list(packed(root / "pack").as_numpy_iterator())
+    stream = list(packed(root / "pack").dataset.as_numpy_iterator())
     return info, np.stack([x for x, _ in stream]), np.array(
         [y for _, y in stream])
 

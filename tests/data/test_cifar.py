@@ -1,5 +1,7 @@
 """cifar10_binary / cifar100_binary on small fake files written with numpy."""
 
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -25,8 +27,8 @@ def fake_cifar10(folder, per_file=3):
     return data
 
 
-def as_arrays(ds):
-    pairs = list(ds.as_numpy_iterator())
+def as_arrays(examples):
+    pairs = list(examples.dataset.as_numpy_iterator())
     return (np.stack([x for x, _ in pairs]), np.array([y for _, y in pairs]))
 
 
@@ -44,7 +46,9 @@ def test_cifar10_records_are_transposed_chw_planes(tmp_path):
     x, y = as_arrays(test)
     np.testing.assert_array_equal(x, data["test_batch.bin"][0])
     np.testing.assert_array_equal(y, data["test_batch.bin"][1])
-    assert int(train.cardinality()) == 15 and int(test.cardinality()) == 3
+    assert train.num_examples == 15 and test.num_examples == 3
+    assert [p.name for p in map(pathlib.Path, train.files)] == [
+        f"data_batch_{i}.bin" for i in range(1, 6)]
     assert train.class_names[0] == "airplane" and len(train.class_names) == 10
 
 

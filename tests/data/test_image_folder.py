@@ -84,8 +84,8 @@ def test_every_format_decodes_to_the_expected_rgb(tree, tmp_path):
     report = tmp_path / "skipped.json"
     ds = image_folder(root, report=report, workers=3)
     assert ds.class_names == ("cat", "dog", "empty")
-    assert [os.path.relpath(p, root) for p in ds.file_paths] == list(good)
-    got = list(ds.as_numpy_iterator())
+    assert [os.path.relpath(p, root) for p in ds.files] == list(good)
+    got = list(ds.dataset.as_numpy_iterator())
     assert len(got) == len(good)
     for (rel, expected), (image, label) in zip(good.items(), got):
         assert image.dtype == np.uint8 and image.shape[-1] == 3, rel
@@ -122,7 +122,7 @@ def test_skips_are_logged_in_one_warning(tree, caplog):
 def test_lazy_validation_drops_bad_files_inside_tf_data(tree):
     root, good, _ = tree
     ds = image_folder(root, validate="lazy")
-    got = list(ds.as_numpy_iterator())
+    got = list(ds.dataset.as_numpy_iterator())
     assert len(got) == len(good)
     np.testing.assert_array_equal(got[0][0], good["cat/a_rgb.png"])
     assert {os.path.relpath(p, root) for p, _ in ds.skipped} == {
@@ -136,10 +136,10 @@ def test_resize_modes(tmp_path):
     image[:, 8:24] = (0, 255, 0)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "wide.png").write_bytes(files.png(image))
-    short, = image_folder(tmp_path, size=8).as_numpy_iterator()
+    short, = image_folder(tmp_path, size=8).dataset.as_numpy_iterator()
     np.testing.assert_array_equal(short[0], np.full((8, 8, 3), (0, 255, 0)))
     exact, = image_folder(tmp_path, size=8,
-                          resize="exact").as_numpy_iterator()
+                          resize="exact").dataset.as_numpy_iterator()
     assert exact[0].shape == (8, 8, 3)
     np.testing.assert_array_equal(exact[0][:, 0], np.full((8, 3),
                                                           (255, 0, 0)))

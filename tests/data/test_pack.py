@@ -53,8 +53,8 @@ def folder(tmp_path_factory):
     return root, np.stack(images), np.array(labels, np.int32)
 
 
-def arrays(ds):
-    pairs = list(ds.as_numpy_iterator())
+def arrays(examples):
+    pairs = list(examples.dataset.as_numpy_iterator())
     return np.stack([x for x, _ in pairs]), np.array([y for _, y in pairs])
 
 
@@ -90,7 +90,7 @@ def test_raw_pack_holds_the_decoded_pixels(folder, tmp_path):
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, labels)
     assert y.dtype == np.int32
-    assert int(packed(out).cardinality()) == 14
+    assert packed(out).num_examples == 14
 
 
 def test_same_folder_twice_gives_byte_identical_shards(folder, tmp_path):
@@ -196,7 +196,7 @@ def test_bit_flipped_shard_is_named(folder, tmp_path, fmt):
                                          r"SHA-256"):
         packed(out)
     # In the background the reader never yields a record of the bad shard.
-    ds = packed(out, verify="background")
+    ds = packed(out, verify="background").dataset
     seen = []
     with pytest.raises(tf.errors.OpError, match=rf"{shard.name} is corrupt"):
         for element in ds:

@@ -253,7 +253,7 @@ def test_a_label_outside_the_classes_fails_naming_it(tmp_path, bad):
                          "outside [0, 2)", "record 2", f"label={bad}")
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=rf"not in \[0, 2\)[\s\S]*\[{bad}\]"):
-        list(packed(tmp_path, verify="none"))
+        list(packed(tmp_path, verify="none").dataset)
     good = list(packed_batches(tmp_path, 2).take(1))  # before the bad one
     np.testing.assert_array_equal(good[0][1], [0, 1])
 
@@ -296,7 +296,7 @@ def test_a_tfrecord_label_that_would_wrap_to_int32_is_refused(tmp_path):
     (tmp_path / "shard-00000.raw").unlink()
     with pytest.raises(tf.errors.InvalidArgumentError,
                        match=rf"not in \[0, 2\)[\s\S]*{1 << 32}"):
-        list(packed(tmp_path, verify="none"))
+        list(packed(tmp_path, verify="none").dataset)
 
 
 # 5. Leftovers of killed runs ---------------------------------------------

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from keras_cnnpractice.data import PipelineOptions
 from keras_cnnpractice.data import build_pipeline
 from keras_cnnpractice.data import pack_dataset
 from keras_cnnpractice.data import packed
@@ -15,6 +16,8 @@ from tests.data import image_files as files
 SHAPE = (6, 5, 3)
 RECORD = 4 + 6 * 5 * 3
 COUNT = 40
+UINT8 = PipelineOptions(image_dtype=None)
+Policy = tf.data.experimental.AutoShardPolicy
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,10 @@ def pack(folder, tmp_path):
     return out
 
 
+def policy(ds):
+    return ds.options().experimental_distribute.auto_shard_policy
+
+
 def collect(ds):
     batches = list(ds.as_numpy_iterator())
     return (np.concatenate([x for x, _ in batches]),
@@ -58,7 +65,7 @@ def test_in_order_batches_are_the_source(source, pack):
     assert n == 3
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, labels)
-    ds = build_pipeline(packed(pack), 16, training=False, image_dtype=None)
+    ds = build_pipeline(packed(pack), 16, training=False, options=UINT8)
     x, y, _ = collect(ds)
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, labels)
@@ -68,8 +75,8 @@ def test_in_order_batches_are_the_source(source, pack):
 
 def test_each_epoch_is_a_new_uniform_permutation(source, pack):
     images, labels = source
-    ds = build_pipeline(packed(pack), 8, seed=3, image_dtype=None)
-    assert ds.shard_policy == "off"
+    ds = build_pipeline(packed(pack), 8, seed=3, options=UINT8)
+    assert policy(ds) == Policy.OFF
     epochs = [collect(ds) for _ in range(3)]
     for x, y, n in epochs:
         assert n == 5
@@ -83,7 +90,7 @@ def test_each_epoch_is_a_new_uniform_permutation(source, pack):
     # mixes records from across the whole pack.
     first = np.array(orders[0][:8])
     assert len(np.unique(first // 10)) >= 3
-    again = build_pipeline(packed(pack), 8, seed=3, image_dtype=None)
+    again = build_pipeline(packed(pack), 8, seed=3, options=UINT8)
     assert tuple(collect(again)[0][:, 0, 0, 0]) == orders[0]
 
 
@@ -93,8 +100,8 @@ def test_input_pipelines_read_disjoint_records(pack):
         context = tf.distribute.InputContext(
             num_input_pipelines=2, input_pipeline_id=pipeline,
             num_replicas_in_sync=2)
-        ds = build_pipeline(packed(pack), 8, seed=0, input_context=context,
-                            image_dtype=None)
+        ds = build_pipeline(packed(pack), 8, seed=0, options=PipelineOptions(
+            input_context=context, image_dtype=None))
         assert next(iter(ds))[0].shape[0] == 4  # its share of the batch
         seen.append(collect(ds)[0][:, 0, 0, 0])
     assert len(seen[0]) == len(seen[1]) == COUNT // 2
@@ -104,9 +111,11 @@ def test_input_pipelines_read_disjoint_records(pack):
 
 def test_cache_and_several_workers_batch_examples_instead(pack):
     source = packed(pack)
-    cached = build_pipeline(source, 8, cache="memory", seed=0)
-    assert cached.shard_policy == "file"
-    assert build_pipeline(source, 8, num_workers=2).shard_policy == "file"
+    cached = build_pipeline(source, 8, seed=0,
+                            options=PipelineOptions(cache="memory"))
+    assert policy(cached) == Policy.FILE
+    assert policy(build_pipeline(source, 8, options=PipelineOptions(
+        num_workers=2))) == Policy.FILE
     x, _, _ = collect(cached)
     np.testing.assert_array_equal(np.sort(x[:, 0, 0, 0]),
                                   np.arange(COUNT))
@@ -145,7 +154,7 @@ def test_tfrecord_packs_are_read_by_example(source, folder, tmp_path):
     with pytest.raises(ValueError, match="Only raw packs"):
         packed_batches(out, 8)
     x, y, _ = collect(build_pipeline(packed(out), 8, training=False,
-                                     image_dtype=None))
+                                     options=UINT8))
     np.testing.assert_array_equal(x, source[0])
 
 

@@ -71,7 +71,8 @@ def test_folder_resizes_mixed_sizes_and_subsets(folder):
     x, y = small.test_arrays()
     assert x.shape == (2, 8, 8, 3) and list(y) == [0, 0]
     assert small.train_size == 2
-    assert sorted(y for _, y in small.train.as_numpy_iterator()) == [0, 0]
+    assert sorted(y for _, y in small.train.dataset.as_numpy_iterator()) == [
+        0, 0]
     with pytest.raises(ValueError, match="needs the sub-folders train/"):
         open_dataset(f"folder:{folder / 'train'}")
     with pytest.raises(ValueError, match="names class 5, but"):

@@ -89,6 +89,14 @@ def test_killed_worker_then_killed_job_resumes_and_exports(tmp_path):
     assert result["export_max_abs_diff"] <= 1e-5
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history] == ["epoch", "0", "1", "2"]
+    # TensorBoard's epoch scalars, written by Keras's callback in both runs.
+    import tensorflow as tf
+    for split in ("train", "validation"):
+        steps_logged = sorted(
+            event.step for path in (tmp_path / "logs" / split).iterdir()
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value if value.tag == "epoch_loss")
+        assert steps_logged == [0, 1, 2], split
     # A model that learned came out: the exported SavedModel, served in a
     # fresh process, classifies the held-out digits far above chance (10
     # classes); these 45 asynchronous steps of 64 examples reached 68% and

@@ -75,8 +75,8 @@ def packed_batches(directory, batch_size, shuffle=False, seed=None,
     `directory`, read a batch at a time (see the module docstring).
 
     Shard sizes are checked on open; checksums are not (use
-    `packed(directory, verify="open")` first, or `build_pipeline` on a
-    `packed()` dataset, which keeps its `verify` choice).
+    `packed(directory, verify="open")` first, or `build_pipeline` on
+    `packed()`'s `Examples`, which keep its `verify` choice).
 
     Args:
         directory: a raw pack's folder.

@@ -3,6 +3,7 @@
 import functools
 
 from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.data.examples import Examples
 from keras_cnnpractice.data.packs.batches import record_batches
 from keras_cnnpractice.data.packs.format import LABEL_BYTES
 from keras_cnnpractice.data.packs.format import check_shard_sizes
@@ -99,10 +100,10 @@ def packed(directory, shuffle=False, seed=None, verify="open",
         cycle_length: shards read at once when shuffling.
 
     Returns:
-        A `tf.data.Dataset` with a known cardinality and the attributes
-        `class_names`, `info` (the `PackedInfo`) and `read_batches` (for a
-        raw pack, `packed_batches.record_batches` bound to this pack and
-        its checksum verification; else None), with which
+        `Examples`: the dataset (with a known cardinality), the class
+        names, the shard paths as `files`, the `PackedInfo` as `info` and,
+        for a raw pack, `read_batches` (`batches.record_batches` bound to
+        this pack and its checksum verification), with which
         `build_pipeline` reads whole batches at once.
 
     Raises:
@@ -169,11 +170,10 @@ def packed(directory, shuffle=False, seed=None, verify="open",
     ds = records.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
                      deterministic=True)
     ds = ds.apply(tf.data.experimental.assert_cardinality(info.num_examples))
-    ds.class_names = info.class_names
-    ds.info = info
-    ds.read_batches = None
+    read_batches = None
     if info.format == "raw":
-        ds.read_batches = functools.partial(
+        read_batches = functools.partial(
             record_batches, info,
             check_shard=verifier.check if verifier else None)
-    return ds
+    return Examples(ds, info.class_names, files=tuple(info.shard_paths()),
+                    info=info, read_batches=read_batches)

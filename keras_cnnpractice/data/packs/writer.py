@@ -14,6 +14,7 @@ import shutil
 import struct
 
 from keras_cnnpractice._validate import check_number
+from keras_cnnpractice.data.examples import Examples
 from keras_cnnpractice.data.image_folder import check_resize
 from keras_cnnpractice.data.image_folder import list_image_folder
 from keras_cnnpractice.data.image_folder import read_image_files
@@ -83,12 +84,12 @@ def _folder_source(root):
                    _fingerprint(root, every), examples)
 
 
-def _dataset_source(name, ds, fingerprint):
-    """A source over a `tf.data.Dataset` of (uint8 image, label)."""
+def _dataset_source(name, examples_in, fingerprint):
+    """A source over `Examples` of (uint8 image, label)."""
 
     def examples(source, size, resize, workers):
         import tensorflow as tf
-        data = ds
+        data = examples_in.dataset
         if size is not None:
             data = data.map(
                 lambda x, y: (resize_image(x, size, resize), y),
@@ -97,7 +98,7 @@ def _dataset_source(name, ds, fingerprint):
         for i, (image, label) in enumerate(data.as_numpy_iterator()):
             yield image, int(label), f"{name} record {i}"
 
-    return _Source(name, ds.class_names, fingerprint, examples)
+    return _Source(name, examples_in.class_names, fingerprint, examples)
 
 
 def _cifar_source(kind, data_dir, split):
@@ -120,8 +121,8 @@ def _mnist5k_source(split):
     from keras_cnnpractice.data.mnist5k import load_mnist5k
     images, labels = load_mnist5k()[SPLITS.index(split)]
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype("int32")))
-    ds.class_names = tuple(str(d) for d in range(10))
-    return _dataset_source("mnist5k", ds, "mnist5k")
+    return _dataset_source(
+        "mnist5k", Examples(ds, tuple(str(d) for d in range(10))), "mnist5k")
 
 
 def parse_source(spec, split=None):
