@@ -1,9 +1,15 @@
 """The package's import graph, read from the source with `ast`: no cycles
-(function-level imports included), the command-line layer on top, and no
-private Keras or TensorFlow API outside the one isolated shim."""
+(function-level imports included), the command-line layer on top, no
+private Keras or TensorFlow API outside the one isolated shim, and imports
+inside functions only in modules that import no TensorFlow, each module
+saying why."""
 
 import ast
 import pathlib
+import subprocess
+import sys
+
+import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_cnnpractice"
 
@@ -116,3 +122,34 @@ def test_no_private_apis_outside_the_shim():
              if name != PRIVATE_API_SHIM and (uses := _private_uses(path))}
     assert found == {}
     assert _private_uses(MODULES[PRIVATE_API_SHIM])  # the shim is still one
+
+
+def _imports_inside_functions(path):
+    """Whether `path` has an import statement inside a function."""
+    return any(isinstance(inner, (ast.Import, ast.ImportFrom))
+               for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+               for inner in ast.walk(node))
+
+
+DEFERRING = sorted(name for name, path in MODULES.items()
+                   if _imports_inside_functions(path))
+
+
+def test_imports_inside_functions_say_why():
+    assert len(DEFERRING) > 5  # the check sees them
+    silent = [name for name in DEFERRING
+              if "Imports inside functions: " not in
+              (ast.get_docstring(ast.parse(MODULES[name].read_text())) or "")]
+    assert silent == []
+
+
+@pytest.mark.parametrize("module", DEFERRING)
+def test_imports_inside_functions_keep_tensorflow_out(module):
+    # A module that imports TensorFlow anyway has no reason to defer.
+    code = (f"import sys, {module}\n"
+            "print([m for m in ('tensorflow', 'keras') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"

@@ -6,6 +6,7 @@ import sys
 from absl import app
 from absl import flags
 
+from keras_cnnpractice._errors import first_line
 from keras_cnnpractice.cli import _log
 
 HELP_FLAGS = ("-h", "--help", "-help", "--helpshort")
@@ -39,7 +40,6 @@ def flags_parser(prog, doc):
         try:
             return flags.FLAGS(argv)
         except flags.Error as err:
-            from keras_cnnpractice._errors import first_line
             print(f"{prog}: error: {first_line(err)}", file=sys.stderr)
             sys.exit(2)
 

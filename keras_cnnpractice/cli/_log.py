@@ -8,6 +8,9 @@ every native line goes to stderr whatever `TF_CPP_MIN_LOG_LEVEL` says.
 The only place to drop them is the stream: stderr (file descriptor 2) is
 passed through a filter process, which forwards every other line as it
 comes and outlives a crash of the command (nothing it wrote is lost).
+
+Imports inside functions: TensorFlow, in `start_tensorflow`, which must
+first set up the stderr filter that hides its start-up lines.
 """
 
 import os

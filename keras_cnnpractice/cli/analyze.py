@@ -8,12 +8,17 @@ activation memory, receptive field and jump, with totals.
 
 MODEL is a name from the model zoo (`keras_cnnpractice.models.list_models()`)
 or a saved `.keras` file.
+
+Imports inside functions: Keras, the model zoo and the analyzer, imported by
+the function that needs them once the flags are parsed, so that `--help` and
+a bad flag answer without loading TensorFlow (well under a second).
 """
 
 import sys
 
 from absl import flags
 
+from keras_cnnpractice._files import write_text_atomic
 from keras_cnnpractice.cli import _absl
 
 PROG = "kcp-analyze"
@@ -68,7 +73,6 @@ def main(argv):
     text = {"table": lambda: str(summary) + "\n",
             "markdown": summary.to_markdown, "csv": summary.to_csv}[FLAGS.format]()
     if FLAGS.output:
-        from keras_cnnpractice._files import write_text_atomic
         write_text_atomic(FLAGS.output, text)
     else:
         sys.stdout.write(text)

@@ -16,6 +16,10 @@ name and a rename, so a failed run leaves no half-written file.
 
 Bad flags, a missing or unreadable image, or an unwritable output are
 reported on one line, with exit status 2.
+
+Imports inside functions: TensorFlow and the augmentation policies, imported
+by the function that needs them once the flags are parsed, so that `--help`
+and a bad flag answer without loading TensorFlow (well under a second).
 """
 
 import sys
@@ -25,6 +29,8 @@ from absl import flags
 from keras_cnnpractice._errors import first_line as _first_line
 from keras_cnnpractice._files import write_bytes_atomic
 from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.data.image_folder import center_square
+from keras_cnnpractice.data.image_folder import decode_image_bytes
 from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
 
 PROG = "kcp-augment-preview"
@@ -56,9 +62,6 @@ def load_square(path, size):
         raise PreviewError(f"cannot read image {path}: "
                            f"{err.strerror or _first_line(err)}") from err
     import tensorflow as tf
-
-    from keras_cnnpractice.data.image_folder import center_square
-    from keras_cnnpractice.data.image_folder import decode_image_bytes
     try:
         image = decode_image_bytes(data)
     except tf.errors.OpError as err:

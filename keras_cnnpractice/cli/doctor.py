@@ -34,10 +34,16 @@ model), or a larger batch (a step so short that per-step overhead rules).
 
 Prints a short table, or with `--json` one JSON object. Bad flags are
 reported on one line (`kcp-doctor: error: ...`, exit status 2).
+
+Imports inside functions: TensorFlow and the training modules, imported by
+the function that needs them once the flags are parsed, so that `--help` and
+a bad flag answer without loading TensorFlow (well under a second).
 """
 
+import dataclasses
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -100,8 +106,6 @@ def _stage(name, images_per_second, batch_size, **extra):
 def _fit_step_seconds(model, dataset, steps):
     """Seconds per step: the median of `fit` epochs 2 and 3 of `steps`
     (the first traces and warms up)."""
-    import statistics
-
     from keras_cnnpractice.training import EpochTimer
     timer = EpochTimer()
     model.fit(dataset, epochs=3, steps_per_epoch=steps, verbose=0,
@@ -122,8 +126,6 @@ def diagnose(config, steps=20):
         `step_seconds_cached`, `step_seconds_real`,
         `input_bound_fraction`, `bound_by` and `fix`.
     """
-    import dataclasses
-
     import tensorflow as tf
 
     from keras_cnnpractice.training import prepare

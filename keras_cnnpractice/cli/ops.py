@@ -6,6 +6,10 @@ the library file chosen for this CPU, the TensorFlow it was built against,
 the instruction-set levels built and supported, whether CUDA kernels were
 compiled in and whether a GPU is present to run them. Exit status 1, with
 rebuild instructions, when the library cannot be loaded.
+
+Imports inside functions: TensorFlow and the op library's loader, imported
+by the function that needs them once the flags are parsed, so that `--help`
+and a bad flag answer without loading TensorFlow (well under a second).
 """
 
 import sys

@@ -10,6 +10,10 @@ status is then 1.
 
 Load only SavedModels you trust: loading and calling one runs whatever
 TensorFlow ops it holds (file writes included).
+
+Imports inside functions: TensorFlow, imported by the function that needs it
+once the flags are parsed, so that `--help` and a bad flag answer without
+loading TensorFlow (well under a second).
 """
 
 import os

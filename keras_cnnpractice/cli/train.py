@@ -9,6 +9,10 @@ The flags are defined once, in keras_cnnpractice/training/train_flags.py
 (the pipeline doctor, `kcp-doctor`, takes the same ones); the run's flags
 are saved as `flags.json` in --model_dir, and a restart with the same
 --model_dir resumes from the last completed epoch.
+
+Imports inside functions: the training runner (TensorFlow, Keras), imported
+by the function that needs it once the flags are parsed, so that `--help`
+and a bad flag answer without loading TensorFlow (well under a second).
 """
 
 import os

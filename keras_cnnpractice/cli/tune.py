@@ -30,6 +30,11 @@ value of a hyperparameter lies at the edge of its range.
 Exit status: 0 when at least one trial finished with a finite loss, 1 when
 none did, 2 for bad flags, an OUT_DIR that holds a different search or
 cannot be written (one line on stderr).
+
+Imports inside functions: the search and its trials' modules (numpy,
+matplotlib), imported by the function that needs them once the flags are
+parsed, so that `--help` and a bad flag answer without loading them (well
+under a second).
 """
 
 import pathlib

@@ -13,6 +13,9 @@ fixed-size records, read here as sequential byte streams with
 
 Reference: Krizhevsky, "Learning Multiple Layers of Features from Tiny
 Images", 2009.
+
+Imports inside functions: TensorFlow, so that importing this module (as
+`data.sources` and the training flags do) does not load it.
 """
 
 import os

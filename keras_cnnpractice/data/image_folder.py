@@ -19,6 +19,9 @@ libpng's 16-to-8 strip does) and animated GIFs give their first frame.
 Files that cannot be used (empty, truncated, not an image, unreadable, a
 dangling link, not a regular file) are skipped, counted and reported; the
 others go on.
+
+Imports inside functions: TensorFlow, so that listing a folder (`kcp-pack`'s
+checks, `data.sources`) does not load it.
 """
 
 import collections
@@ -30,6 +33,7 @@ import stat
 
 from absl import logging
 
+from keras_cnnpractice._errors import first_line
 from keras_cnnpractice._files import write_text_atomic
 from keras_cnnpractice._validate import check_int
 from keras_cnnpractice.data.examples import Examples
@@ -180,8 +184,6 @@ def read_image_file(path, size=None, resize="short_side"):
         size, 3)`), or `(None, reason)` when the file cannot be used.
     """
     import tensorflow as tf
-
-    from keras_cnnpractice._errors import first_line
     try:
         with open(path, "rb") as f:
             data = f.read()

@@ -1,5 +1,9 @@
 """`keras.datasets` loaders behind one function (they download: users with
-internet only, never in tests)."""
+internet only, never in tests).
+
+Imports inside functions: Keras (and with it TensorFlow), so that importing
+`keras_cnnpractice.data` does not load it.
+"""
 
 import numpy as np
 

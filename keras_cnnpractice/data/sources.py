@@ -21,6 +21,9 @@ A dataset spec is one of:
 
 In-memory datasets come as numpy arrays, the others as `Examples`
 of `(uint8 image, int32 label)`; `build_pipeline` takes either.
+
+Imports inside functions: TensorFlow, so that the training flags (which list
+the dataset names defined here) are read and checked without it.
 """
 
 import dataclasses
@@ -28,7 +31,15 @@ import os
 
 import numpy as np
 
+from keras_cnnpractice.data import cifar
+from keras_cnnpractice.data.image_folder import image_folder
+from keras_cnnpractice.data.image_folder import list_image_folder
+from keras_cnnpractice.data.image_folder import read_image_file
 from keras_cnnpractice.data.mnist5k import load_mnist5k
+from keras_cnnpractice.data.packs import packed
+from keras_cnnpractice.data.subsets import select_classes
+from keras_cnnpractice.data.subsets import take_per_class
+from keras_cnnpractice.data.synthetic import synthetic
 
 DATASET_NAMES = ("mnist5k", "synthetic", "cifar10:DIR", "cifar100:DIR",
                  "folder:DIR", "packed:DIR")
@@ -122,8 +133,6 @@ def _split_dirs(kind, directory):
 
 
 def _first_image_side(train_dir):
-    from keras_cnnpractice.data.image_folder import list_image_folder
-    from keras_cnnpractice.data.image_folder import read_image_file
     listing = list_image_folder(train_dir)
     for path in listing.paths:
         image, _ = read_image_file(path)
@@ -134,9 +143,6 @@ def _first_image_side(train_dir):
 
 def _open_files(kind, directory, image_size, seed, ordered):
     """`(train, test)` `Examples` of a file-based spec."""
-    from keras_cnnpractice.data import cifar
-    from keras_cnnpractice.data.image_folder import image_folder
-    from keras_cnnpractice.data.packs import packed
     if kind in ("cifar10", "cifar100"):
         return (cifar.cifar10_binary if kind == "cifar10"
                 else cifar.cifar100_binary)(directory)
@@ -191,8 +197,6 @@ def _subset(examples, keep, new_labels):
 def _select(images, labels, classes, per_class, seed):
     """What `select_classes` and `take_per_class` keep: `(indices, new
     labels)`, applied to arrays by `train.py` since the start."""
-    from keras_cnnpractice.data.subsets import select_classes
-    from keras_cnnpractice.data.subsets import take_per_class
     if classes:
         images, labels = select_classes(images, labels, classes)
     if per_class:
@@ -230,7 +234,6 @@ def open_dataset(spec, image_size=None, seed=0, classes=None,
             train, test = load_mnist5k()
             num_classes = 10
         else:
-            from keras_cnnpractice.data.synthetic import synthetic
             shape, num_classes = SYNTHETIC["shape"], SYNTHETIC["num_classes"]
             train = synthetic(SYNTHETIC["train"], shape, num_classes, seed=0)
             test = synthetic(SYNTHETIC["test"], shape, num_classes, seed=1)

@@ -12,6 +12,9 @@ TensorFlow itself accepts much that cannot work (a task type the cluster
 lacks, an index past its job's end) and then hangs or fails deep inside
 gRPC; `read_tf_config` rejects it up front with a `ValueError` that says
 what is wrong.
+
+Imports inside functions: TensorFlow, in `run_server` only, so that `kcp-
+launch` and the flag checks read and check `TF_CONFIG` without loading it.
 """
 
 import dataclasses

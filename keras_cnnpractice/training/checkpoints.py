@@ -37,6 +37,7 @@ import re
 import h5py
 import keras
 import numpy as np
+import tensorflow as tf
 from absl import logging
 
 from keras_cnnpractice._errors import first_line
@@ -259,7 +260,6 @@ def restore_newest_good(checkpoint, manager, model, optimizer):
     Returns:
         The restored checkpoint's prefix, or None when none is good.
     """
-    import tensorflow as tf
     for prefix in reversed(manager.checkpoints):
         try:
             checkpoint.restore(prefix).assert_existing_objects_matched()

@@ -25,6 +25,7 @@ import math
 import re
 from typing import List
 
+import keras
 import numpy as np
 from absl import logging
 
@@ -241,7 +242,6 @@ def _layers_within(layer, seen=None):
     """Every layer inside `layer`, depth first: a model's `layers`, and the
     layers a layer holds in its public attributes (alone, or in lists,
     tuples and dicts: wrapped layers, a block's convolutions)."""
-    import keras
     seen = set() if seen is None else seen
     children = list(getattr(layer, "layers", None) or [])
     for name, value in vars(layer).items():
@@ -270,7 +270,6 @@ def unregularized_clone(model):
     DropConnect, ...) gets rate 0; `GaussianNoise` gets stddev 0. Losses a
     custom layer adds with `add_loss` stay.
     """
-    import keras
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
     for variable in clone.weights:
@@ -289,7 +288,6 @@ def unregularized_clone(model):
 
 def _fresh_optimizer(model, learning_rate):
     """A new optimizer like the model's (Adam 1e-3 if uncompiled)."""
-    import keras
     source = getattr(model, "optimizer", None)
     if source is None:
         return keras.optimizers.Adam(1e-3 if learning_rate is None
@@ -403,7 +401,6 @@ def overfit_tiny(model, data, n=20, epochs=200, learning_rate=None,
             (0, 1], a negative learning rate, labels outside the model's
             classes, or `data` of another form.
     """
-    import keras
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1. Received: epochs={epochs}")
     if not 0 < target_accuracy <= 1:

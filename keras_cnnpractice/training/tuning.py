@@ -6,6 +6,9 @@ Each trial is one `train.py` run in its own process
 `trials.json` and `trials.csv`, rewritten through a temporary name and a
 rename after every trial, so a search that is stopped keeps what it
 finished and, run again with the same settings, reuses it.
+
+Imports inside functions: the trial runner and the plots (matplotlib), so
+that `kcp-tune` checks its flags and its output folder without loading them.
 """
 
 import csv
@@ -14,7 +17,11 @@ import json
 import math
 import time
 
+import numpy as np
+
 from keras_cnnpractice._files import write_text_atomic
+from keras_cnnpractice.training.search import coarse_to_fine
+from keras_cnnpractice.training.search import format_range
 
 # The search owns these train.py flags.
 _RESERVED = ("learning_rate", "l2", "epochs", "model_dir")
@@ -161,11 +168,7 @@ def run_search(out_dir, space, trials, stages, epochs, top_k=3, seed=0,
         SearchError: `out_dir` holds a different search, or `train.py`
             rejected the flags of the first trial this call ran.
     """
-    import numpy as np
-
     from keras_cnnpractice.training.jobs import run_train_job
-    from keras_cnnpractice.training.search import coarse_to_fine
-    from keras_cnnpractice.training.search import format_range
 
     settings = {"lr": list(space.ranges["learning_rate"]),
                 "reg": list(space.ranges["l2"]), "trials": trials,

@@ -17,6 +17,8 @@ import pathlib
 
 import keras
 
+from keras_cnnpractice import data
+from keras_cnnpractice import models
 from keras_cnnpractice.training.checkpoints import newest_good_checkpoint
 
 
@@ -33,8 +35,6 @@ def _flags_for(checkpoint):
 
 
 def _rebuild(flags_path, input_shape, num_classes):
-    from keras_cnnpractice import data
-    from keras_cnnpractice import models
     try:
         flags = json.loads(flags_path.read_text())
         name = flags["model"]

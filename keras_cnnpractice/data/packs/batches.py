@@ -14,6 +14,10 @@ disk) into the batch tensor, on all the CPU's threads.
 
 `build_pipeline` reads raw packs this way (see there for when it does
 not); call `packed_batches` directly for a pipeline of your own.
+
+Imports inside functions: TensorFlow and the op library, loaded only when a
+batch reader is built, so that importing the pack format (as `kcp-pack` and
+`data.sources` do) does not load them.
 """
 
 from keras_cnnpractice._validate import check_int

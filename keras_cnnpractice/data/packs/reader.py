@@ -1,4 +1,8 @@
-"""Reading a pack one example per `tf.data` element (`packed`)."""
+"""Reading a pack one example per `tf.data` element (`packed`).
+
+Imports inside functions: TensorFlow, so that importing the pack format (as
+`kcp-pack` and `data.sources` do) does not load it.
+"""
 
 import functools
 

@@ -4,6 +4,8 @@ background thread (`ShardVerifier`)."""
 
 import threading
 
+import numpy as np
+
 from keras_cnnpractice.data.packs.format import file_sha256
 from keras_cnnpractice.data.packs.format import unreadable
 
@@ -12,7 +14,6 @@ def _bad_labels(info, found):
     """An `inspect` for `file_sha256` over a raw shard read in blocks of
     whole records: appends `(record in the shard, label)` to `found` for
     the first label of each block outside `[0, num_classes)`."""
-    import numpy as np
     record, n = info.record_bytes, len(info.class_names)
 
     def inspect(offset, block):

@@ -4,6 +4,9 @@
 command's docstring (`keras_cnnpractice/cli/pack.py`) describes sources,
 resizing, determinism and how re-runs and interruptions are handled, and
 `keras_cnnpractice.data.packs` the layout on disk.
+
+Imports inside functions: TensorFlow, loaded only when a pack is written, so
+that `kcp-pack --help` and its flag checks answer without it.
 """
 
 
@@ -14,12 +17,14 @@ import shutil
 import struct
 
 from keras_cnnpractice._validate import check_number
+from keras_cnnpractice.data import cifar
 from keras_cnnpractice.data.examples import Examples
 from keras_cnnpractice.data.image_folder import check_resize
 from keras_cnnpractice.data.image_folder import list_image_folder
 from keras_cnnpractice.data.image_folder import read_image_files
 from keras_cnnpractice.data.image_folder import resize_image
 from keras_cnnpractice.data.image_folder import warn_skipped
+from keras_cnnpractice.data.mnist5k import load_mnist5k
 from keras_cnnpractice.data.packs.format import FORMAT_VERSION
 from keras_cnnpractice.data.packs.format import FORMATS
 from keras_cnnpractice.data.packs.format import INDEX_NAME
@@ -102,7 +107,6 @@ def _dataset_source(name, examples_in, fingerprint):
 
 
 def _cifar_source(kind, data_dir, split):
-    from keras_cnnpractice.data import cifar
     data_dir = os.path.abspath(os.path.expanduser(data_dir))
     reader = cifar.cifar10_binary if kind == "cifar10" else \
         cifar.cifar100_binary
@@ -117,8 +121,6 @@ def _cifar_source(kind, data_dir, split):
 
 def _mnist5k_source(split):
     import tensorflow as tf
-
-    from keras_cnnpractice.data.mnist5k import load_mnist5k
     images, labels = load_mnist5k()[SPLITS.index(split)]
     ds = tf.data.Dataset.from_tensor_slices((images, labels.astype("int32")))
     return _dataset_source(
