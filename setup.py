@@ -205,6 +205,6 @@ setup(
     entry_points={"console_scripts": [
         f"kcp-{name.replace('_', '-')}=keras_cnnpractice.cli.{name}:run"
         for name in ("train", "predict", "analyze", "doctor", "pack", "tune",
-                     "launch", "augment_preview", "ops")]},
+                     "launch", "augment_preview", "ops", "data_service")]},
     zip_safe=False,
 )

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 pytestmark = pytest.mark.integration
 
 NAMES = ("train", "predict", "analyze", "doctor", "pack", "tune", "launch",
-         "augment_preview", "ops")
+         "augment_preview", "ops", "data_service")
 # prog -> the command line that runs it: the console scripts, plus the
 # train.py shim the mission names.
 COMMANDS = {f"kcp-{name.replace('_', '-')}":
@@ -54,7 +54,8 @@ OWN_FLAG = {"kcp-train": "--strategy", "train.py": "--strategy",
             "kcp-predict": "--saved_model", "kcp-analyze": "--format",
             "kcp-doctor": "--strategy", "kcp-tune": "--trials",
             "kcp-launch": "--workers", "kcp-augment-preview": "--policy",
-            "kcp-pack": "--format", "kcp-ops": "--[no]verbose"}
+            "kcp-pack": "--format", "kcp-ops": "--[no]verbose",
+            "kcp-data-service": "--dispatcher"}
 
 
 def test_help_lists_the_commands_own_flags_and_exits_0():

@@ -19,6 +19,7 @@ import os
 import sys
 
 from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.data.service import ServiceUnavailableError
 from keras_cnnpractice.strategies.cluster import ClusterTimeoutError
 from keras_cnnpractice.training import train_flags  # defines the flags
 
@@ -35,6 +36,9 @@ def main(argv, prog="kcp-train"):
     except ValueError as err:  # configuration the flags could not catch
         print(f"{prog}: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except ServiceUnavailableError as err:  # no tf.data service dispatcher
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        sys.exit(1)
     except ClusterTimeoutError as err:  # a task of the cluster never came up
         print(f"{prog}: error: {err}", file=sys.stderr, flush=True)
         # Not sys.exit: TensorFlow's coordination service, in an error

@@ -19,6 +19,7 @@ __getattr__, _LAZY = lazy_attributes(__name__, {
     "keras_datasets": ["KERAS_DATASET_NAMES", "keras_dataset"],
     "mnist5k": ["load_mnist5k"],
     "examples": ["Examples"],
+    "service": ["DataService"],
     "options": ["AUGMENTATION_POLICIES", "AUGMENT_PLACES", "PipelineOptions",
                 "SHARD_POLICIES"],
     "packs": ["PackedInfo", "pack_dataset", "packed", "packed_batches",

@@ -5,6 +5,7 @@ import dataclasses
 import os
 
 from keras_cnnpractice._validate import check_int
+from keras_cnnpractice.data.service import DataService
 
 # The policies of `augmentation.augmentation_policy(name)`.
 AUGMENTATION_POLICIES = ("digits", "natural", "none")
@@ -73,6 +74,10 @@ class PipelineOptions:
             Not for `tf.distribute`: a distributed dataset (what
             `model.fit` makes under a strategy) already copies batches to
             its replicas ahead; use it for single-device runs.
+        data_service: a `service.DataService`: the pipeline, up to and
+            including augmentation and batching, runs on its workers and
+            this process reads the finished batches (auto-sharding is then
+            off: the service shards). None (default): in this process.
 
     Raises:
         ValueError: a bad value, naming it.
@@ -88,6 +93,7 @@ class PipelineOptions:
     num_workers: object = None
     input_context: object = None
     prefetch_to_device: object = None
+    data_service: object = None
 
     def __post_init__(self):
         if self.augment_in not in AUGMENT_PLACES:
@@ -106,3 +112,7 @@ class PipelineOptions:
                              f"shard_policy={self.shard_policy!r}")
         check_int("shuffle_buffer", self.shuffle_buffer, 0, allow_none=True)
         check_int("num_workers", self.num_workers, 1, allow_none=True)
+        if self.data_service is not None and not isinstance(
+                self.data_service, DataService):
+            raise ValueError(f"data_service must be None or a DataService. "
+                             f"Received: data_service={self.data_service!r}")

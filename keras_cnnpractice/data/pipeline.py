@@ -267,12 +267,16 @@ def build_pipeline(source, batch_size, augment=None, training=True,
     in_map = augment if training and options.augment_in == "data" else None
     ds = ds.map(_to_batch(in_map, options.image_dtype),
                 **_map_order(options.deterministic, in_map, training))
+    if options.data_service is not None:
+        policy = "off"  # the service shards
     tf_options = tf.data.Options()
     tf_options.experimental_distribute.auto_shard_policy = getattr(
         tf.data.experimental.AutoShardPolicy, _POLICY[policy])
     if options.deterministic is not None:
         tf_options.deterministic = bool(options.deterministic)
     ds = ds.with_options(tf_options)
+    if options.data_service is not None:
+        ds = options.data_service.distribute(ds).with_options(tf_options)
     return _prefetch(ds, options.prefetch_to_device)
 
 

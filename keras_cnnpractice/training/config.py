@@ -13,6 +13,7 @@ from typing import Optional
 from absl import logging
 
 from keras_cnnpractice._files import write_json_atomic
+from keras_cnnpractice.data.service import parse_address
 from keras_cnnpractice.strategies import cluster
 
 OPTIMIZERS = ("adam", "sgd", "momentum")
@@ -37,6 +38,8 @@ class TrainConfig:
     augment: str = "digits"
     augment_in: str = "data"
     cache: str = ""
+    data_service: str = ""
+    data_service_sharding: str = "dynamic"
     precision: str = "float32"
     epochs: int = 15
     steps_per_epoch: Optional[int] = None
@@ -109,6 +112,8 @@ def check_config(config):
     if model_parallel and config.init_from:
         raise ValueError("--strategy=model_parallel does not combine with "
                          "--init_from (it splits the head of a new model)")
+    if config.data_service:
+        _check_data_service(config)
     if config.augment_in == "model" and config.init_from:
         raise ValueError("--augment_in=model does not combine with "
                          "--init_from (the pretrained model is used as it "
@@ -128,6 +133,18 @@ def _check_lr_flags(config):
         raise ValueError(f"--warmup_epochs must be >= 0 and less than "
                          f"--epochs={config.epochs}. Received: "
                          f"warmup_epochs={config.warmup_epochs}")
+
+
+def _check_data_service(config):
+    """Flags that do not combine with `--data_service`."""
+    parse_address(config.data_service)
+    if config.strategy.strip().lower() == "parameter_server":
+        raise ValueError("--data_service does not take "
+                         "--strategy=parameter_server yet; use off, mirrored "
+                         "or multi_worker_mirrored")
+    if config.cache:
+        raise ValueError("--data_service does not combine with --cache: "
+                         "the workers read the data (cache it there)")
 
 
 def _check_multi_worker(config):

@@ -4,12 +4,16 @@ input pipelines, the learning-rate schedule, the model and its optimizer.
 pipeline doctor build their runs from these."""
 
 import dataclasses
+import hashlib
+import json
+import os
 
 import keras
 
 from keras_cnnpractice import data
 from keras_cnnpractice import models
 from keras_cnnpractice.data.pipeline import strategy_workers
+from keras_cnnpractice.data.service import DataService
 from keras_cnnpractice.strategies import model_parallel
 from keras_cnnpractice.strategies.factory import get_strategy
 from keras_cnnpractice.strategies.factory import replica_devices
@@ -72,11 +76,19 @@ def prepare_run(config, log=print):
     # split by file when there are enough of them (FILE), anything else by
     # example (DATA), per `choose_shard_policy`.
     workers = strategy_workers(strategy)
+    service = None
+    if config.data_service:
+        service = DataService(
+            config.data_service, config.data_service_sharding,
+            job_name=_service_job_name(config),
+            timeout_s=config.cluster_timeout_s)
+        log(f"Data service: {config.data_service}, "
+            f"{config.data_service_sharding} sharding")
     train_ds = data.build_pipeline(
         source.train, config.batch_size, augment=augment, training=True,
         seed=config.seed, options=data.PipelineOptions(
             cache=config.cache or None, augment_in=config.augment_in,
-            num_workers=workers))
+            num_workers=workers, data_service=service))
     test_ds = data.build_pipeline(
         source.test, config.batch_size, training=False,
         options=data.PipelineOptions(num_workers=workers))
@@ -85,6 +97,20 @@ def prepare_run(config, log=print):
     learning_rate = learning_rate_schedule(config, steps_per_epoch)
     return PreparedRun(strategy, source, augment, train_ds, test_ds,
                        steps_per_epoch, learning_rate)
+
+
+def _service_job_name(config):
+    """The tf.data service job the workers of one multi-worker run share
+    (so that, with dynamic sharding, each example reaches one of them once
+    per epoch): named after the cluster (a new launch has new addresses)
+    and the model folder. None otherwise: a job of one's own."""
+    if config.strategy.strip().lower() != "multi_worker_mirrored":
+        return None
+    cluster_spec = json.loads(os.environ.get("TF_CONFIG", "{}")).get(
+        "cluster", {})
+    key = json.dumps([cluster_spec, os.path.abspath(config.model_dir)],
+                     sort_keys=True)
+    return "kcp-train-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def learning_rate_schedule(config, steps_per_epoch):

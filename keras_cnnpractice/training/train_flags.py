@@ -13,6 +13,8 @@ from absl import flags
 
 from keras_cnnpractice.data.options import AUGMENT_PLACES
 from keras_cnnpractice.data.options import AUGMENTATION_POLICIES
+from keras_cnnpractice.data.service import SHARDING_POLICIES
+from keras_cnnpractice.data.service import parse_address
 from keras_cnnpractice.data.sources import DATASET_NAMES
 from keras_cnnpractice.data.sources import parse_dataset_spec
 from keras_cnnpractice.data.subsets import parse_classes
@@ -65,6 +67,16 @@ flags.DEFINE_enum("augment_in", _DEFAULTS.augment_in, AUGMENT_PLACES,
 flags.DEFINE_string("cache", _DEFAULTS.cache,
                     "Cache the decoded training examples after the first "
                     "epoch: '' (none), 'memory', or a folder.")
+flags.DEFINE_string("data_service", _DEFAULTS.data_service,
+                    "grpc://HOST:PORT of a tf.data service dispatcher: the "
+                    "training pipeline (reading, augmentation, batching) runs "
+                    "on its workers (kcp-data-service); '' (default): in "
+                    "this process.")
+flags.DEFINE_enum("data_service_sharding", _DEFAULTS.data_service_sharding,
+                  SHARDING_POLICIES,
+                  "With --data_service: dynamic = each example at most once "
+                  "per epoch; off = every worker its own full epoch; static "
+                  "= a fixed share per worker (the dispatcher lists them).")
 flags.DEFINE_enum("precision", _DEFAULTS.precision, PRECISIONS,
                   "Keras dtype policy: compute dtype (and float32 variables "
                   "for mixed_*); mixed_float16 gets dynamic loss scaling.")
@@ -194,6 +206,16 @@ _validator("init_from", check_init_from)
             "network: it needs --init_from")
 def _check_new_head(values):
     return values["new_head_classes"] is None or bool(values["init_from"])
+
+
+@flags.validator("data_service")
+def _check_data_service(value):
+    if value:
+        try:
+            parse_address(value)
+        except ValueError as err:
+            raise flags.ValidationError(str(err)) from None
+    return True
 
 
 @flags.validator("cache")

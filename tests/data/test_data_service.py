@@ -1,0 +1,172 @@
+"""build_pipeline through a tf.data service (in-process dispatcher and
+workers), checked against the source read without it; `train.py
+--data_service` with servers started by `kcp-data-service`."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_cnnpractice.data import PipelineOptions
+from keras_cnnpractice.data import augmentation_policy
+from keras_cnnpractice.data import build_pipeline
+from keras_cnnpractice.data import load_mnist5k
+from keras_cnnpractice.data import service
+from keras_cnnpractice.strategies.cluster import free_ports
+from keras_cnnpractice.training.config import TrainConfig
+from keras_cnnpractice.training.config import check_config
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def digits():
+    (images, labels), _ = load_mnist5k()
+    return images[:1200], labels[:1200].astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def dispatcher():
+    """A dispatcher with two workers, in this process."""
+    server = service.start_dispatcher()
+    workers = [service.start_worker(server.target) for _ in range(2)]
+    yield server
+    for worker in workers:
+        worker.stop()
+    server.stop()
+
+
+def _read(dataset):
+    batches = list(dataset.as_numpy_iterator())
+    return (np.concatenate([x for x, _ in batches]),
+            np.concatenate([y for _, y in batches]))
+
+
+def _rows(images):
+    """The images as a sorted list of their bytes (a multiset)."""
+    return sorted(image.tobytes() for image in images)
+
+
+def test_dynamic_sharding_delivers_every_example_once(digits, dispatcher):
+    options = PipelineOptions(data_service=service.DataService(
+        dispatcher.target, "dynamic"))
+    images, labels = _read(build_pipeline(digits, 50, seed=0,
+                                          options=options))
+    assert _rows(images) == _rows(digits[0].astype(np.float32))
+    np.testing.assert_array_equal(np.bincount(labels),
+                                  np.bincount(digits[1]))
+
+
+def test_augmented_batches_keep_the_labels(digits, dispatcher):
+    # The fused augmentation is a compiled op: the servers loaded it.
+    augment = augmentation_policy("digits", seed=0, input_shape=(28, 28, 1),
+                                  implementation="op")
+    ds = build_pipeline(digits, 64, augment=augment, seed=0,
+                        options=PipelineOptions(data_service=service
+                                                .DataService(dispatcher.target)))
+    images, labels = _read(ds)
+    assert images.shape == (1200, 28, 28, 1) and images.dtype == np.float32
+    np.testing.assert_array_equal(np.bincount(labels),
+                                  np.bincount(digits[1]))
+
+
+def test_sharding_off_gives_each_worker_an_epoch(digits, dispatcher):
+    options = PipelineOptions(data_service=service.DataService(
+        dispatcher.target, "off"))
+    _, labels = _read(build_pipeline(digits, 50, seed=0, options=options))
+    np.testing.assert_array_equal(np.bincount(labels),
+                                  2 * np.bincount(digits[1]))
+
+
+def test_the_service_turns_auto_sharding_off(digits, dispatcher):
+    ds = build_pipeline(digits, 50, options=PipelineOptions(
+        shard_policy="data",
+        data_service=service.DataService(dispatcher.target)))
+    assert ds.options().experimental_distribute.auto_shard_policy == \
+        tf.data.experimental.AutoShardPolicy.OFF
+
+
+def test_no_dispatcher_fails_within_the_timeout(digits):
+    (port,) = free_ports(1)
+    start = time.monotonic()
+    with pytest.raises(service.ServiceUnavailableError,
+                       match=f"No tf.data service dispatcher at "
+                             f"grpc://127.0.0.1:{port} after 1 s"):
+        build_pipeline(digits, 50, options=PipelineOptions(
+            data_service=service.DataService(f"grpc://127.0.0.1:{port}",
+                                             timeout_s=1)))
+    assert time.monotonic() - start < 10
+
+
+@pytest.mark.parametrize("address", [
+    "localhost:5050", "grpc://localhost", "grpc://localhost:0",
+    "grpc://localhost:70000", "http://localhost:5050", "", None])
+def test_bad_addresses(address):
+    with pytest.raises(ValueError, match="grpc://HOST:PORT"):
+        service.DataService(address)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"sharding": "file"}, "sharding must be one of dynamic, off, static"),
+    ({"job_name": ""}, "job_name must be None or a non-empty string"),
+    ({"timeout_s": 0}, "timeout_s"),
+])
+def test_bad_service_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        service.DataService("grpc://localhost:5050", **kwargs)
+
+
+def test_options_take_a_data_service_only():
+    with pytest.raises(ValueError, match="data_service must be None or a "
+                                         "DataService"):
+        PipelineOptions(data_service="grpc://localhost:5050")
+
+
+def _serve(role, *flags):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_cnnpractice.cli.data_service", role,
+         *flags], cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = process.stdout.readline()
+    assert line.startswith(f"Serving tf.data service {role} at "), line
+    return process
+
+
+@pytest.mark.integration
+def test_train_py_with_the_service_and_mirrored_trains_and_exports(tmp_path):
+    (port,) = free_ports(1)
+    servers = [_serve("dispatcher", f"--port={port}")]
+    try:
+        servers += [_serve("worker", f"--dispatcher=grpc://localhost:{port}")
+                    for _ in range(2)]
+        result = subprocess.run(
+            [sys.executable, "train.py", "--strategy=mirrored",
+             "--num_devices=2", "--epochs=2", "--steps_per_epoch=10",
+             f"--data_service=grpc://localhost:{port}",
+             f"--model_dir={tmp_path}"], cwd=REPO, capture_output=True,
+            text=True, timeout=300)
+    finally:
+        for server in servers:
+            server.kill()
+            server.wait()
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Data service: grpc://localhost:{port}, dynamic sharding" in \
+        result.stdout
+    assert re.search(r"Epoch 2/2\n10/10 ", result.stdout), result.stdout
+    assert (tmp_path / "export" / "saved_model.pb").is_file()
+    assert "max abs difference from the trained model" in result.stdout
+
+
+@pytest.mark.parametrize("flags, message", [
+    ({"strategy": "parameter_server"}, "does not take --strategy=parameter_"),
+    ({"cache": "memory"}, "does not combine with --cache"),
+    ({"data_service": "localhost:1"}, "grpc://HOST:PORT"),
+])
+def test_flags_that_do_not_combine_with_the_service(flags, message):
+    config = TrainConfig(**{"data_service": "grpc://localhost:5050", **flags})
+    with pytest.raises(ValueError, match=message):
+        check_config(config)
