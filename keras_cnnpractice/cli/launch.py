@@ -20,6 +20,18 @@ worker of a `multi_worker_mirrored` cluster fails (the others could not go
 on); a worker of a `parameter_server` cluster may die, the coordinator
 reschedules its steps. A task whose port does not open within
 `--cluster_timeout_s` stops the cluster with an error naming it.
+
+With `--data_workers=N` the launcher also starts a tf.data service on
+loopback, one dispatcher and N workers (`kcp-data-service`, output prefixed
+`[data-dispatcher]`, `[data-worker:i]`), and appends
+`--data_service=grpc://127.0.0.1:PORT` to the command (unless it has a
+`--data_service` already): the training pipeline runs on those workers. A
+data worker that dies is started again at its address (tf.data service
+then goes on with it; the splits it held are lost for that epoch). Without
+a command, only the service runs, until Ctrl-C:
+
+    kcp-launch --data_workers=2 --data_port=5050
+    kcp-train --data_service=grpc://127.0.0.1:5050 ...
 """
 
 import os
@@ -49,6 +61,11 @@ flags.DEFINE_integer("base_port", None, "Use ports BASE_PORT, BASE_PORT+1, "
 flags.DEFINE_float("grace_s", 30.0, "After the chief exits, seconds the "
                    "other workers of a multi_worker_mirrored cluster have to "
                    "finish before they are killed.", lower_bound=0.0)
+flags.DEFINE_integer("data_workers", 0, "tf.data service workers to start, "
+                     "with a dispatcher, for the command's --data_service "
+                     "(0: no service).", lower_bound=0)
+flags.DEFINE_integer("data_port", None, "The dispatcher's port (default: a "
+                     "free one).", lower_bound=1, upper_bound=65535)
 FLAGS = flags.FLAGS
 
 HOST = "127.0.0.1"
@@ -98,7 +115,11 @@ class Task:
 
     def __init__(self, name, command, tf_config, lock):
         self.name = name
-        env = dict(os.environ, TF_CONFIG=tf_config, PYTHONUNBUFFERED="1")
+        self.command = command
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("TF_CONFIG", None)
+        if tf_config is not None:
+            env["TF_CONFIG"] = tf_config
         self.process = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -151,11 +172,59 @@ def _stop(tasks, lock, reason):
         task.reader.join(timeout=5)
 
 
-def _supervise(tasks, chief, ps_mode, lock, grace_s):
+class _DataService:
+    """A tf.data service on loopback: a dispatcher and `workers` workers,
+    each a `kcp-data-service` process; dead workers started again."""
+
+    def __init__(self, workers, port, lock):
+        self.lock = lock
+        ports = cluster.free_ports(workers + (port is None), HOST)
+        self.port = port if port is not None else ports.pop()
+        self.address = f"grpc://{HOST}:{self.port}"
+        module = [sys.executable, "-m", "keras_cnnpractice.cli.data_service"]
+        self.tasks = [Task("data-dispatcher",
+                           [*module, "dispatcher", f"--port={self.port}"],
+                           None, lock)]
+        self.tasks += [Task(f"data-worker:{i}", [
+            *module, "worker", f"--port={p}", f"--dispatcher={self.address}",
+            f"--host={HOST}"], None, lock) for i, p in enumerate(ports)]
+        self.addresses = [(t.name, f"{HOST}:{p}") for t, p in zip(
+            self.tasks, [self.port, *ports])]
+        for task in self.tasks:
+            _say(lock, f"started {task.name} (pid {task.process.pid})")
+
+    def wait(self, timeout_s):
+        def alive():
+            for task in self.tasks:
+                if task.poll() is not None:
+                    task.reader.join(timeout=5)
+                    raise LaunchError(f"{task.name} exited with "
+                                      f"{task.poll()} before it served")
+        try:
+            cluster.wait_for_tasks(self.addresses, timeout_s, alive=alive)
+        except cluster.ClusterTimeoutError as err:
+            raise LaunchError(str(err)) from None
+        _say(self.lock, f"tf.data service at {self.address}")
+
+    def restart_dead_workers(self):
+        """Starts a dead worker again, with the same command and port."""
+        for i, task in enumerate(self.tasks[1:], 1):
+            status = task.poll()
+            if status is not None:
+                task.reader.join(timeout=5)
+                self.tasks[i] = Task(task.name, task.command, None,
+                                     self.lock)
+                _say(self.lock, f"{task.name} exited with {status}; started "
+                     f"again (pid {self.tasks[i].process.pid})")
+
+
+def _supervise(tasks, chief, ps_mode, lock, grace_s, service=None):
     """Waits for the chief; returns its exit status, or a failed MWMS
     worker's."""
     reported = set()
     while True:
+        if service is not None:
+            service.restart_dead_workers()
         code = chief.poll()
         if code is not None:
             chief.reader.join(timeout=5)
@@ -189,9 +258,10 @@ def _supervise(tasks, chief, ps_mode, lock, grace_s):
 
 
 def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
-           grace_s=30.0):
-    """Runs `command` once per task of a local cluster; see the module's
-    docstring.
+           grace_s=30.0, data_workers=0, data_port=None):
+    """Runs `command` once per task of a local cluster, beside a tf.data
+    service of `data_workers` workers if > 0 (alone, without a command);
+    see the module's docstring.
 
     Returns:
         The chief's exit status (or that of the worker whose failure
@@ -202,13 +272,8 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
             did not open its port within `cluster_timeout_s` (or exited
             before it did).
     """
-    names = [(job, i) for job, n in _jobs(workers, ps) for i in range(n)]
-    spec = cluster_spec(workers, ps, _ports([f"{job}:{i}" for job, i in names],
-                                            base_port))
     lock = threading.Lock()
-    _say(lock, f"cluster: {spec}")
-    tasks = []
-    interrupted = []
+    tasks, service, interrupted = [], None, []
 
     def on_signal(signum, _frame):
         interrupted.append(signum)
@@ -217,6 +282,19 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
     previous = {sig: signal.signal(sig, on_signal)
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if data_workers:
+            service = _DataService(data_workers, data_port, lock)
+            service.wait(cluster_timeout_s)
+            if not command:
+                while True:
+                    service.restart_dead_workers()
+                    time.sleep(0.1)
+            if not any(arg.startswith("--data_service=") for arg in command):
+                command = [*command, f"--data_service={service.address}"]
+        names = [(job, i) for job, n in _jobs(workers, ps) for i in range(n)]
+        spec = cluster_spec(workers, ps, _ports(
+            [f"{job}:{i}" for job, i in names], base_port))
+        _say(lock, f"cluster: {spec}")
         for job, index in names:
             config = cluster.ClusterConfig(spec, job, index)
             task = Task(config.task_name, command, config.to_json(), lock)
@@ -246,26 +324,28 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
                 return chief.poll()
             raise
         _say(lock, "every task is up")
-        return _supervise(tasks, chief, ps > 0, lock, grace_s)
+        return _supervise(tasks, chief, ps > 0, lock, grace_s, service)
     except KeyboardInterrupt:
         _stop(tasks, lock, "interrupted")
         return 130
     finally:
-        _stop(tasks, lock, "the launcher is exiting")
+        _stop(tasks + (service.tasks if service else []), lock,
+              "the launcher is exiting")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
 def main(argv):
     command = argv[1:]
-    if not command:
+    if not command and not FLAGS.data_workers:
         print(f"{PROG}: error: no command; usage: {PROG} --workers=N "
               "[--ps=M] -- COMMAND...",
               file=sys.stderr)
         sys.exit(2)
     try:
         code = launch(command, FLAGS.workers, FLAGS.ps,
-                      FLAGS.cluster_timeout_s, FLAGS.base_port, FLAGS.grace_s)
+                      FLAGS.cluster_timeout_s, FLAGS.base_port, FLAGS.grace_s,
+                      FLAGS.data_workers, FLAGS.data_port)
     except LaunchError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(1)

@@ -170,3 +170,59 @@ def test_flags_that_do_not_combine_with_the_service(flags, message):
     config = TrainConfig(**{"data_service": "grpc://localhost:5050", **flags})
     with pytest.raises(ValueError, match=message):
         check_config(config)
+
+
+def _launch(*args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "keras_cnnpractice.cli.launch", *args],
+        cwd=REPO, env=dict(os.environ, PYTHONUNBUFFERED="1"), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.integration
+def test_launcher_appends_the_service_address_to_the_command():
+    launcher = _launch("--workers=1", "--data_workers=1",
+                       "--cluster_timeout_s=60", "--", sys.executable, "-c",
+                       "import sys; print('ARGS', sys.argv[1:])")
+    out, _ = launcher.communicate(timeout=120)
+    assert launcher.returncode == 0, out
+    assert re.search(r"\[worker:0\] ARGS \['--data_service=grpc://127\.0\.0"
+                     r"\.1:\d+'\]", out), out
+    assert "[launch] stopping data-dispatcher, data-worker:0" in out, out
+
+
+@pytest.mark.integration
+def test_a_killed_data_worker_is_restarted_and_training_goes_on(tmp_path):
+    (port,) = free_ports(1)
+    launcher = _launch("--data_workers=2", f"--data_port={port}")
+    lines = []
+    try:
+        for line in launcher.stdout:
+            lines.append(line)
+            if line.startswith("[launch] tf.data service at"):
+                break
+        pids = [int(m.group(1)) for m in map(re.compile(
+            r"\[launch\] started data-worker:\d \(pid (\d+)\)").match, lines)
+            if m]
+        assert len(pids) == 2, lines
+        trainer = subprocess.Popen(
+            [sys.executable, "train.py", "--strategy=off", "--epochs=3",
+             "--steps_per_epoch=20", f"--data_service=grpc://127.0.0.1:{port}",
+             f"--model_dir={tmp_path}"], cwd=REPO, text=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        seen = []
+        for line in trainer.stdout:
+            seen.append(line)
+            if line.startswith("Epoch 2/3"):
+                os.kill(pids[0], 9)  # mid-training
+        trainer.wait(timeout=300)
+        assert trainer.returncode == 0, "".join(seen[-30:])
+        assert any(line.startswith("Epoch 3/3") for line in seen)
+        assert (tmp_path / "export" / "saved_model.pb").is_file()
+    finally:
+        launcher.send_signal(2)  # Ctrl-C stops the service
+        out, _ = launcher.communicate(timeout=60)
+    assert re.search(r"\[launch\] data-worker:0 exited with -9; started "
+                     r"again", out), out
+    assert launcher.returncode == 130
