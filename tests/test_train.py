@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+from keras_cnnpractice.cli import _log
 from tests.conftest import REPO
 from tests.conftest import run_python
 
@@ -272,3 +273,18 @@ def test_transfer_flags_are_checked(pretrained_on_0_to_4, tmp_path):
                          f"--model_dir={tmp_path}"], check=False)
     assert result.returncode == 2
     assert "--new_head_classes=3, but the training data has 5" in result.stderr
+
+
+def test_the_log_filter_drops_a_native_line_and_its_continuation():
+    lines = [b"Data: mnist5k\n",
+             b"I0000 00:00:1.5 12 worker_impl.cc:90] Starting worker with "
+             b"config: port: 5051\n", b'protocol: "grpc"\n',
+             b"heartbeat {\n", b"  interval_ms: 30000\n", b"}\n", b"\n",
+             b"Serving tf.data service worker at 127.0.0.1:5051\n",
+             b"loss: 0.5\n", b"W0000 00:00:1.6 12 x.cc:1] noise\n",
+             b"Traceback (most recent call last):\n"]
+    result = subprocess.run(
+        [sys.executable, "-c", _log._FILTER, _log.noise_pattern(False)],
+        input=b"".join(lines), capture_output=True, check=True, timeout=60)
+    assert result.stderr.splitlines(keepends=True) == [
+        lines[0], lines[7], lines[8], lines[10]]

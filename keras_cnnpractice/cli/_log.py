@@ -32,12 +32,18 @@ NATIVE_NOISE = (r"[IW]0000 00:00:",
 # error where there is one.
 NO_DRIVER_PROBE = r"E0000 00:00:\S+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit"
 
+# A dropped native line may go on over more lines: a protocol buffer in
+# text form (the tf.data service servers log their configuration so),
+# dropped with it.
 _FILTER = """
 import re, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # outlive a Ctrl-C'd command
 noise = re.compile(sys.argv[1].encode())
+more = re.compile(rb"^\\s*(\\w+(: .*| \\{)|\\})?\\s*$")
+dropping = False
 for line in sys.stdin.buffer:
-    if not noise.match(line):
+    dropping = bool(noise.match(line) or dropping and more.match(line))
+    if not dropping:
         sys.stderr.buffer.write(line)
         sys.stderr.buffer.flush()
 """

@@ -24,6 +24,12 @@ over `--steps` batches each:
    input pipeline out of the way), the median of epochs 2 and 3 of three.
 6. training with the real pipeline: `fit` on the real pipeline, likewise.
 
+7. for an input-bound job (or when `--service_workers` asks): the input
+   pipeline alone read through a tf.data service on loopback, with 1 and
+   with `--service_workers` (default 2) local worker processes
+   (`keras_cnnpractice.cli.processes.LocalDataService`), and the workers
+   it would take, at one worker's rate, to feed the step.
+
 The input-bound fraction is (6) / (5): how much slower the step is with
 the real pipeline. At <= 1.05 the model bounds the step; above, the first
 stage too slow for the step's appetite (images the step consumes per
@@ -42,6 +48,7 @@ a bad flag answer without loading TensorFlow (well under a second).
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 import sys
@@ -51,6 +58,10 @@ from absl import flags
 
 from keras_cnnpractice._errors import first_line
 from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.cli.processes import Console
+from keras_cnnpractice.cli.processes import LocalDataService
+from keras_cnnpractice.cli.processes import StartError
+from keras_cnnpractice.data.service import ServiceUnavailableError
 from keras_cnnpractice.training import train_flags
 
 PROG = "kcp-doctor"
@@ -62,6 +73,10 @@ READ_BYTES = 64 << 20
 flags.DEFINE_integer("steps", 20, "Batches timed per stage (after a "
                      "warm-up).", lower_bound=1)
 flags.DEFINE_bool("json", False, "Print the report as one JSON object.")
+flags.DEFINE_integer("service_workers", None, "Time the input pipeline "
+                     "through a local tf.data service with 1 and with this "
+                     "many worker processes (default: 2, and only when the "
+                     "job is input-bound; 0: never).", lower_bound=0)
 FLAGS = flags.FLAGS
 
 
@@ -113,12 +128,42 @@ def _fit_step_seconds(model, dataset, steps):
     return statistics.median(timer.epoch_seconds[1:]) / steps
 
 
-def diagnose(config, steps=20):
+def _through_service(config, run, workers, steps):
+    """Images/s of the training pipeline read through a tf.data service
+    of `workers` local worker processes (their output on stderr)."""
+    from keras_cnnpractice.training import prepare
+    config = dataclasses.replace(config, cache="", strategy="off")
+    console = Console(sys.stderr, "doctor")
+    with LocalDataService(workers, console=console) as service:
+        service.wait(config.cluster_timeout_s)
+        pipeline, _ = prepare.train_pipeline(
+            dataclasses.replace(config, data_service=service.address),
+            run.source, run.augment, 1)
+        seconds = _seconds_per_batch(iter(pipeline.repeat()), steps,
+                                     warmup=3)
+    return config.batch_size / seconds
+
+
+def _service_stages(config, run, steps, service_workers):
+    """The "input pipeline via tf.data service" stages, 1 and
+    `service_workers` workers."""
+    counts = sorted({1, service_workers})
+    return [_stage(f"input pipeline, data service, {k} worker"
+                   f"{'s' if k > 1 else ''}",
+                   _through_service(config, run, k, steps),
+                   config.batch_size, workers=k) for k in counts]
+
+
+def diagnose(config, steps=20, service_workers=None):
     """Times the stages of `config`'s input pipeline and training step.
 
     Args:
         config: a `keras_cnnpractice.training.config.TrainConfig`.
         steps: batches timed per stage.
+        service_workers: None: when the job is input-bound (and reads no
+            `--data_service` already), also time its pipeline through a
+            local tf.data service of 1 and 2 workers; a number: of 1 and
+            that many workers whatever the verdict (0: never).
 
     Returns:
         A dict: `config`, `stages` (list of dicts with `stage`,
@@ -179,6 +224,15 @@ def diagnose(config, steps=20):
     fraction = step_real / step_cached
     bound_by, fix = _verdict(stages, fraction, step_cached, batch, config,
                              source)
+    input_bound = fraction > INPUT_BOUND and not config.data_service
+    if service_workers is None and input_bound:
+        service_workers = 2
+    if service_workers:
+        service = _service_stages(config, run, steps, service_workers)
+        stages += service
+        if input_bound:
+            fix += "; " + _service_advice(service[0]["images_per_second"],
+                                          batch / step_cached)
     return {"config": dataclasses.asdict(config), "steps": steps,
             "replicas": run.strategy.num_replicas_in_sync,
             "stages": stages, "step_seconds_cached": step_cached,
@@ -228,6 +282,16 @@ def _verdict(stages, fraction, step_cached, batch, config, source):
             "the data so the pipeline needs less of them")
 
 
+def _service_advice(one_worker, need):
+    """How many tf.data service workers, at one local worker's rate, the
+    step's appetite (`need` images/s) asks for."""
+    workers = max(1, math.ceil(need / one_worker))
+    return (f"or a tf.data service (--data_service, docs/data.md): one "
+            f"worker delivers {one_worker:,.0f} images/s, the step takes "
+            f"{need:,.0f}: about {workers} worker{'s' if workers > 1 else ''}"
+            f" with a core each")
+
+
 def _rate(value):
     return "-" if value is None else f"{value:,.0f}"
 
@@ -258,10 +322,13 @@ def main(argv):
         return 2
     config = train_flags.config_from_flags()
     try:
-        report = diagnose(config, FLAGS.steps)
+        report = diagnose(config, FLAGS.steps, FLAGS.service_workers)
     except ValueError as err:
         print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
         return 2
+    except (StartError, ServiceUnavailableError) as err:
+        print(f"{PROG}: error: {first_line(err)}", file=sys.stderr)
+        return 1
     if FLAGS.json:
         print(json.dumps(report, indent=1))
     else:

@@ -34,16 +34,19 @@ a command, only the service runs, until Ctrl-C:
     kcp-train --data_service=grpc://127.0.0.1:5050 ...
 """
 
-import os
 import signal
-import subprocess
 import sys
-import threading
 import time
 
 from absl import flags
 
 from keras_cnnpractice.cli import _absl
+from keras_cnnpractice.cli.processes import HOST
+from keras_cnnpractice.cli.processes import Console
+from keras_cnnpractice.cli.processes import LocalDataService
+from keras_cnnpractice.cli.processes import StartError
+from keras_cnnpractice.cli.processes import Task
+from keras_cnnpractice.cli.processes import stop
 from keras_cnnpractice.strategies import cluster
 
 PROG = "kcp-launch"
@@ -68,16 +71,6 @@ flags.DEFINE_integer("data_port", None, "The dispatcher's port (default: a "
                      "free one).", lower_bound=1, upper_bound=65535)
 FLAGS = flags.FLAGS
 
-HOST = "127.0.0.1"
-# Seconds between SIGTERM and SIGKILL when stopping a task (TensorFlow
-# blocked in a collective or a rendezvous ignores SIGTERM).
-KILL_AFTER_S = 5.0
-
-
-class LaunchError(Exception):
-    """The cluster could not be started or failed to come up."""
-
-
 def _jobs(workers, ps):
     """`(job, tasks)` of the cluster, the chief's job first."""
     if not ps:
@@ -99,126 +92,18 @@ def _ports(names, base_port):
         return cluster.free_ports(len(names), HOST)
     ports = list(range(base_port, base_port + len(names)))
     if ports[-1] > 65535:
-        raise LaunchError(f"--base_port={base_port} leaves no room for "
+        raise StartError(f"--base_port={base_port} leaves no room for "
                           f"{len(names)} ports below 65536")
     for name, port in zip(names, ports):
         try:
             cluster.check_port_free(f"{HOST}:{port}", name)
         except ValueError as err:
-            raise LaunchError(f"{err} (--base_port={base_port} takes ports "
+            raise StartError(f"{err} (--base_port={base_port} takes ports "
                               f"{ports[0]}-{ports[-1]})") from None
     return ports
 
 
-class Task:
-    """One process of the cluster, its output streamed with a prefix."""
-
-    def __init__(self, name, command, tf_config, lock):
-        self.name = name
-        self.command = command
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("TF_CONFIG", None)
-        if tf_config is not None:
-            env["TF_CONFIG"] = tf_config
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        self.reader = threading.Thread(target=self._stream, args=(lock,),
-                                       daemon=True)
-        self.reader.start()
-
-    def _stream(self, lock):
-        prefix = f"[{self.name}] ".encode()
-        for line in iter(self.process.stdout.readline, b""):
-            with lock:
-                sys.stdout.buffer.write(prefix + line)
-                sys.stdout.buffer.flush()
-
-    def poll(self):
-        return self.process.poll()
-
-    def signal(self, sig):
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                pass
-
-
-def _say(lock, text):
-    with lock:
-        sys.stdout.write(f"[launch] {text}\n")
-        sys.stdout.flush()
-
-
-def _stop(tasks, lock, reason):
-    """SIGTERM to every running task, SIGKILL to those still running
-    after `KILL_AFTER_S`."""
-    running = [t for t in tasks if t.poll() is None]
-    if not running:
-        return
-    _say(lock, f"stopping {', '.join(t.name for t in running)}: {reason}")
-    for task in running:
-        task.signal(signal.SIGTERM)
-    deadline = time.monotonic() + KILL_AFTER_S
-    while time.monotonic() < deadline and any(t.poll() is None
-                                              for t in running):
-        time.sleep(0.1)
-    for task in running:
-        task.signal(signal.SIGKILL)
-    for task in running:
-        task.process.wait()
-        task.reader.join(timeout=5)
-
-
-class _DataService:
-    """A tf.data service on loopback: a dispatcher and `workers` workers,
-    each a `kcp-data-service` process; dead workers started again."""
-
-    def __init__(self, workers, port, lock):
-        self.lock = lock
-        ports = cluster.free_ports(workers + (port is None), HOST)
-        self.port = port if port is not None else ports.pop()
-        self.address = f"grpc://{HOST}:{self.port}"
-        module = [sys.executable, "-m", "keras_cnnpractice.cli.data_service"]
-        self.tasks = [Task("data-dispatcher",
-                           [*module, "dispatcher", f"--port={self.port}"],
-                           None, lock)]
-        self.tasks += [Task(f"data-worker:{i}", [
-            *module, "worker", f"--port={p}", f"--dispatcher={self.address}",
-            f"--host={HOST}"], None, lock) for i, p in enumerate(ports)]
-        self.addresses = [(t.name, f"{HOST}:{p}") for t, p in zip(
-            self.tasks, [self.port, *ports])]
-        for task in self.tasks:
-            _say(lock, f"started {task.name} (pid {task.process.pid})")
-
-    def wait(self, timeout_s):
-        def alive():
-            for task in self.tasks:
-                if task.poll() is not None:
-                    task.reader.join(timeout=5)
-                    raise LaunchError(f"{task.name} exited with "
-                                      f"{task.poll()} before it served")
-        try:
-            cluster.wait_for_tasks(self.addresses, timeout_s, alive=alive)
-        except cluster.ClusterTimeoutError as err:
-            raise LaunchError(str(err)) from None
-        _say(self.lock, f"tf.data service at {self.address}")
-
-    def restart_dead_workers(self):
-        """Starts a dead worker again, with the same command and port."""
-        for i, task in enumerate(self.tasks[1:], 1):
-            status = task.poll()
-            if status is not None:
-                task.reader.join(timeout=5)
-                self.tasks[i] = Task(task.name, task.command, None,
-                                     self.lock)
-                _say(self.lock, f"{task.name} exited with {status}; started "
-                     f"again (pid {self.tasks[i].process.pid})")
-
-
-def _supervise(tasks, chief, ps_mode, lock, grace_s, service=None):
+def _supervise(tasks, chief, ps_mode, console, grace_s, service=None):
     """Waits for the chief; returns its exit status, or a failed MWMS
     worker's."""
     reported = set()
@@ -236,7 +121,7 @@ def _supervise(tasks, chief, ps_mode, lock, grace_s, service=None):
                 failed = [t for t in tasks if t.poll() not in (None, 0)]
                 if code == 0 and failed:
                     code = failed[0].poll()
-            _stop(tasks, lock, f"the chief {chief.name} exited with {code}")
+            stop(tasks, console, f"the chief {chief.name} exited with {code}")
             return code
         for task in tasks:
             status = task.poll()
@@ -244,15 +129,15 @@ def _supervise(tasks, chief, ps_mode, lock, grace_s, service=None):
                 continue
             reported.add(task.name)
             if ps_mode and task.name.startswith("worker"):
-                _say(lock, f"{task.name} exited with {status}; the "
-                     "coordinator reschedules its steps on the other "
-                     "workers")
+                console.say(f"{task.name} exited with {status}; the "
+                            "coordinator reschedules its steps on the other "
+                            "workers")
             elif ps_mode:
-                _say(lock, f"{task.name} exited with {status}; the "
-                     "coordinator cannot go on without it")
+                console.say(f"{task.name} exited with {status}; the "
+                            "coordinator cannot go on without it")
             elif status != 0:
                 task.reader.join(timeout=5)
-                _stop(tasks, lock, f"{task.name} failed with {status}")
+                stop(tasks, console, f"{task.name} failed with {status}")
                 return status
         time.sleep(0.1)
 
@@ -268,11 +153,11 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
         stopped a `multi_worker_mirrored` cluster); 130 after Ctrl-C.
 
     Raises:
-        LaunchError: a port of `base_port`'s range is in use, or a task
+        StartError: a port of `base_port`'s range is in use, or a task
             did not open its port within `cluster_timeout_s` (or exited
             before it did).
     """
-    lock = threading.Lock()
+    console = Console()
     tasks, service, interrupted = [], None, []
 
     def on_signal(signum, _frame):
@@ -283,7 +168,7 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
                 for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         if data_workers:
-            service = _DataService(data_workers, data_port, lock)
+            service = LocalDataService(data_workers, data_port, console)
             service.wait(cluster_timeout_s)
             if not command:
                 while True:
@@ -294,12 +179,12 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
         names = [(job, i) for job, n in _jobs(workers, ps) for i in range(n)]
         spec = cluster_spec(workers, ps, _ports(
             [f"{job}:{i}" for job, i in names], base_port))
-        _say(lock, f"cluster: {spec}")
+        console.say(f"cluster: {spec}")
         for job, index in names:
             config = cluster.ClusterConfig(spec, job, index)
-            task = Task(config.task_name, command, config.to_json(), lock)
-            _say(lock, f"started {task.name} (pid {task.process.pid}) at "
-                 f"{config.address}")
+            task = Task(config.task_name, command, config.to_json(), console)
+            console.say(f"started {task.name} (pid {task.process.pid}) at "
+                        f"{config.address}")
             tasks.append(task)
         chief = tasks[0]
 
@@ -307,7 +192,7 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
             for task in tasks:
                 if task.poll() is not None:
                     task.reader.join(timeout=5)
-                    raise LaunchError(
+                    raise StartError(
                         f"{task.name} exited with {task.poll()} before the "
                         "cluster came up")
 
@@ -316,21 +201,21 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
                 [(f"{job}:{i}", spec[job][i]) for job, i in names],
                 cluster_timeout_s, alive=alive)
         except cluster.ClusterTimeoutError as err:
-            raise LaunchError(str(err)) from None
-        except LaunchError:
+            raise StartError(str(err)) from None
+        except StartError:
             if chief.poll() is not None:  # e.g. train.py rejected its flags
-                _stop(tasks, lock, f"the chief {chief.name} exited with "
-                      f"{chief.poll()}")
+                stop(tasks, console, f"the chief {chief.name} exited with "
+                     f"{chief.poll()}")
                 return chief.poll()
             raise
-        _say(lock, "every task is up")
-        return _supervise(tasks, chief, ps > 0, lock, grace_s, service)
+        console.say("every task is up")
+        return _supervise(tasks, chief, ps > 0, console, grace_s, service)
     except KeyboardInterrupt:
-        _stop(tasks, lock, "interrupted")
+        stop(tasks, console, "interrupted")
         return 130
     finally:
-        _stop(tasks + (service.tasks if service else []), lock,
-              "the launcher is exiting")
+        stop(tasks + (service.tasks if service else []), console,
+             "the launcher is exiting")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
@@ -346,7 +231,7 @@ def main(argv):
         code = launch(command, FLAGS.workers, FLAGS.ps,
                       FLAGS.cluster_timeout_s, FLAGS.base_port, FLAGS.grace_s,
                       FLAGS.data_workers, FLAGS.data_port)
-    except LaunchError as err:
+    except StartError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         sys.exit(1)
     sys.exit(code if code >= 0 else 128 - code)

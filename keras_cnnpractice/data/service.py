@@ -122,14 +122,32 @@ class DataService:
     def distribute(self, dataset):
         """`dataset` read through the service: its pipeline runs on the
         workers (after `wait`)."""
+        return self.read(self.register(dataset), dataset.element_spec)
+
+    def register(self, dataset):
+        """Registers `dataset` with the dispatcher (after `wait`) and
+        returns its id (a string, to be captured by functions that run on
+        other tasks), for `read`."""
         import tensorflow as tf
         self.wait()
+        dataset_id = tf.data.experimental.service.register_dataset(
+            self.address, dataset)
+        return dataset_id.numpy().decode()
+
+    def read(self, dataset_id, element_spec):
+        """The dataset of a registered id (`register`), read through the
+        service with this sharding and job name: runs where no service
+        dataset can be built, e.g. on the workers of a parameter-server
+        cluster, whose dataset functions cannot reach the coordinator's
+        resources (the augmentation's seed)."""
+        import tensorflow as tf
         policy = tf.data.experimental.service.ShardingPolicy
         mode = {"dynamic": policy.DYNAMIC, "off": policy.OFF,
                 "static": policy.FILE_OR_DATA}[self.sharding]
-        return dataset.apply(tf.data.experimental.service.distribute(
+        return tf.data.experimental.service.from_dataset_id(
             processing_mode=mode, service=self.address,
-            job_name=self.job_name))
+            dataset_id=dataset_id, element_spec=element_spec,
+            job_name=self.job_name)
 
 
 def _load_ops():

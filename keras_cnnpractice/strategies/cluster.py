@@ -13,8 +13,9 @@ lacks, an index past its job's end) and then hangs or fails deep inside
 gRPC; `read_tf_config` rejects it up front with a `ValueError` that says
 what is wrong.
 
-Imports inside functions: TensorFlow, in `run_server` only, so that `kcp-
-launch` and the flag checks read and check `TF_CONFIG` without loading it.
+Imports inside functions: TensorFlow (and the op library), in `run_server`
+only, so that `kcp-launch` and the flag checks read and check `TF_CONFIG`
+without loading it.
 """
 
 import dataclasses
@@ -261,7 +262,12 @@ def run_server(config):
         config: a `ClusterConfig` whose task type is "worker" or "ps".
     """
     import tensorflow as tf
+
+    from keras_cnnpractice.custom_ops import _loader
     check_port_free(config.address, config.task_name)
+    # A worker builds and runs the input pipeline the coordinator sends it,
+    # whose augmentation is a compiled op.
+    _loader.load_op_library()
     server = tf.distribute.Server(
         tf.train.ClusterSpec(config.cluster), job_name=config.task_type,
         task_index=config.task_index, protocol="grpc", start=True)

@@ -138,10 +138,6 @@ def _check_lr_flags(config):
 def _check_data_service(config):
     """Flags that do not combine with `--data_service`."""
     parse_address(config.data_service)
-    if config.strategy.strip().lower() == "parameter_server":
-        raise ValueError("--data_service does not take "
-                         "--strategy=parameter_server yet; use off, mirrored "
-                         "or multi_worker_mirrored")
     if config.cache:
         raise ValueError("--data_service does not combine with --cache: "
                          "the workers read the data (cache it there)")

@@ -27,7 +27,8 @@ from keras_cnnpractice.training.transfer_run import pretrained_model
 class PreparedRun:
     """What `prepare_run` sets up: the strategy, the data (a
     `keras_cnnpractice.data.DataSource`), the augmentation layer, the
-    training and test pipelines, and the learning-rate schedule."""
+    training and test pipelines, the learning-rate schedule, and the
+    `DataService` the training pipeline reads from (None without one)."""
 
     strategy: object
     source: object
@@ -36,6 +37,7 @@ class PreparedRun:
     test_ds: object
     steps_per_epoch: int
     learning_rate: object
+    data_service: object = None
 
 
 def prepare_run(config, log=print):
@@ -76,19 +78,10 @@ def prepare_run(config, log=print):
     # split by file when there are enough of them (FILE), anything else by
     # example (DATA), per `choose_shard_policy`.
     workers = strategy_workers(strategy)
-    service = None
-    if config.data_service:
-        service = DataService(
-            config.data_service, config.data_service_sharding,
-            job_name=_service_job_name(config),
-            timeout_s=config.cluster_timeout_s)
+    train_ds, service = train_pipeline(config, source, augment, workers)
+    if service is not None:
         log(f"Data service: {config.data_service}, "
             f"{config.data_service_sharding} sharding")
-    train_ds = data.build_pipeline(
-        source.train, config.batch_size, augment=augment, training=True,
-        seed=config.seed, options=data.PipelineOptions(
-            cache=config.cache or None, augment_in=config.augment_in,
-            num_workers=workers, data_service=service))
     test_ds = data.build_pipeline(
         source.test, config.batch_size, training=False,
         options=data.PipelineOptions(num_workers=workers))
@@ -96,15 +89,41 @@ def prepare_run(config, log=print):
                        or -(-source.train_size // config.batch_size))
     learning_rate = learning_rate_schedule(config, steps_per_epoch)
     return PreparedRun(strategy, source, augment, train_ds, test_ds,
-                       steps_per_epoch, learning_rate)
+                       steps_per_epoch, learning_rate, service)
+
+
+def train_pipeline(config, source, augment, num_workers):
+    """The training pipeline of `config` on `source` (a `DataSource`),
+    read by `num_workers` workers, and the `DataService` it reads from
+    (None without `--data_service`).
+
+    Under `--strategy=parameter_server` the pipeline is returned as it is
+    and the loop registers it with the service itself: its workers read
+    the job by id (`ps_loop`)."""
+    service = None
+    if config.data_service:
+        service = DataService(
+            config.data_service, config.data_service_sharding,
+            job_name=_service_job_name(config),
+            timeout_s=config.cluster_timeout_s)
+    parameter_server = config.strategy.strip().lower() == "parameter_server"
+    train_ds = data.build_pipeline(
+        source.train, config.batch_size, augment=augment, training=True,
+        seed=config.seed, options=data.PipelineOptions(
+            cache=config.cache or None, augment_in=config.augment_in,
+            num_workers=num_workers,
+            data_service=None if parameter_server else service))
+    return train_ds, service
 
 
 def _service_job_name(config):
-    """The tf.data service job the workers of one multi-worker run share
-    (so that, with dynamic sharding, each example reaches one of them once
-    per epoch): named after the cluster (a new launch has new addresses)
-    and the model folder. None otherwise: a job of one's own."""
-    if config.strategy.strip().lower() != "multi_worker_mirrored":
+    """The tf.data service job the workers of one multi-worker or
+    parameter-server run share (so that, with dynamic sharding, each
+    example reaches one of them once per epoch): named after the cluster
+    (a new launch has new addresses) and the model folder. None otherwise:
+    a job of one's own."""
+    if config.strategy.strip().lower() not in ("multi_worker_mirrored",
+                                               "parameter_server"):
         return None
     cluster_spec = json.loads(os.environ.get("TF_CONFIG", "{}")).get(
         "cluster", {})

@@ -10,9 +10,10 @@ parameter-server guide, for the models of `train.py`:
   (Dean et al., 2012, "Large Scale Distributed Deep Networks"; Li et al.,
   2014, "Scaling Distributed Machine Learning with the Parameter Server");
 * every worker reads its own input pipeline
-  (`ClusterCoordinator.create_per_worker_dataset`), the whole training set
-  shuffled with a seed of its own (the seed plus its worker index), so a
-  worker that is lost takes no part of the data with it;
+  (`ClusterCoordinator.create_per_worker_dataset`), its share of the
+  training set (split by its index); with `--data_service` the
+  coordinator registers its pipeline with the tf.data service and the
+  workers read it as one shared job, which the service splits among them;
 * the coordinator (the chief) schedules one `tf.function` step at a time
   with `ClusterCoordinator.schedule`; each worker fetches the variables,
   computes its gradients and applies them on the parameter servers without
@@ -126,6 +127,40 @@ def _train_step(strategy, model, optimizer, step, totals):
     return train_step
 
 
+def _dataset_fn(config, run, workers):
+    """The function each worker builds its endless input pipeline with
+    (traced once on the coordinator, run on every worker)."""
+    if run.data_service is not None:
+        # The coordinator's pipeline (a dataset function cannot reach the
+        # coordinator's resources, such as the augmentation's seed),
+        # registered with the service; the workers read it by id, as one
+        # job that the service splits among them.
+        dataset_id = run.data_service.register(run.train_ds)
+        spec = run.train_ds.element_spec
+        return lambda _: run.data_service.read(dataset_id, spec).repeat()
+    source = run.source
+    # The whole shard in the shuffle buffer, up to build_pipeline's limit
+    # (its size is unknown to tf.data: the worker's index is a tensor).
+    shuffle_buffer = min(-(-source.train_size // workers), max(
+        1, SHUFFLE_BUFFER_BYTES // math.prod(source.input_shape)))
+
+    def dataset_fn(_):
+        # The source is opened in the trace (the coordinator's datasets
+        # cannot be used on the workers) and split by the worker's index.
+        worker = tf.distribute.coordinator.experimental_get_current_worker_index()
+        examples = open_source(config).train
+        examples = examples.dataset if source.file_based else \
+            tf.data.Dataset.from_tensor_slices(examples)
+        return data.build_pipeline(
+            examples.shard(workers, worker), config.batch_size,
+            augment=run.augment, training=True, seed=config.seed,
+            options=data.PipelineOptions(
+                cache=config.cache or None, augment_in=config.augment_in,
+                shuffle_buffer=shuffle_buffer, shard_policy="off")).repeat()
+
+    return dataset_fn
+
+
 def train(config):
     """`train.py --strategy=parameter_server`: serves, if this task of
     `TF_CONFIG` is a worker or parameter server (until killed); trains,
@@ -157,26 +192,7 @@ def train(config):
               f"{int(step)}) in {model_dir / 'checkpoints'}", flush=True)
     initial_epoch = int(epoch)
 
-    # The whole shard in the shuffle buffer, up to build_pipeline's limit
-    # (its size is unknown to tf.data: the worker's index is a tensor).
-    shuffle_buffer = min(-(-source.train_size // workers), max(
-        1, SHUFFLE_BUFFER_BYTES // math.prod(source.input_shape)))
-
-    def dataset_fn(_):
-        # Traced once on the coordinator, run on every worker: the source
-        # is opened in the trace (the coordinator's datasets cannot be
-        # used on the workers) and split by the worker's index.
-        worker = tf.distribute.coordinator.experimental_get_current_worker_index()
-        examples = open_source(config).train
-        examples = examples.dataset if source.file_based else \
-            tf.data.Dataset.from_tensor_slices(examples)
-        return data.build_pipeline(
-            examples.shard(workers, worker), config.batch_size,
-            augment=run.augment, training=True, seed=config.seed,
-            options=data.PipelineOptions(
-                cache=config.cache or None, augment_in=config.augment_in,
-                shuffle_buffer=shuffle_buffer, shard_policy="off")).repeat()
-
+    dataset_fn = _dataset_fn(config, run, workers)
     per_worker = coordinator.create_per_worker_dataset(
         lambda: strategy.distribute_datasets_from_function(dataset_fn))
     iterator = iter(per_worker)

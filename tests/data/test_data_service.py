@@ -162,7 +162,6 @@ def test_train_py_with_the_service_and_mirrored_trains_and_exports(tmp_path):
 
 
 @pytest.mark.parametrize("flags, message", [
-    ({"strategy": "parameter_server"}, "does not take --strategy=parameter_"),
     ({"cache": "memory"}, "does not combine with --cache"),
     ({"data_service": "localhost:1"}, "grpc://HOST:PORT"),
 ])
@@ -226,3 +225,18 @@ def test_a_killed_data_worker_is_restarted_and_training_goes_on(tmp_path):
     assert re.search(r"\[launch\] data-worker:0 exited with -9; started "
                      r"again", out), out
     assert launcher.returncode == 130
+
+
+@pytest.mark.integration
+def test_parameter_server_workers_read_one_job_of_the_service(tmp_path):
+    launcher = _launch("--workers=2", "--ps=1", "--data_workers=1",
+                       "--cluster_timeout_s=90", "--", sys.executable,
+                       "train.py", "--strategy=parameter_server",
+                       "--epochs=2", "--steps_per_epoch=10",
+                       f"--model_dir={tmp_path}")
+    out, _ = launcher.communicate(timeout=300)
+    assert launcher.returncode == 0, out[-3000:]
+    assert re.search(r"\[chief:0\] Data service: grpc://127\.0\.0\.1:\d+, "
+                     r"dynamic sharding", out), out[-3000:]
+    assert re.search(r"\[chief:0\] Epoch 2/2: .* step 20 ", out), out[-3000:]
+    assert (tmp_path / "export" / "saved_model.pb").is_file()

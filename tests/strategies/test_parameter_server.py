@@ -23,7 +23,7 @@ def _launch(model_dir):
                "--ps=1", "--cluster_timeout_s=90", "--",
                sys.executable, "train.py", "--strategy=parameter_server",
                f"--epochs={EPOCHS}", f"--steps_per_epoch={STEPS}",
-               "--batch_size=64", "--augment=none", f"--model_dir={model_dir}"]
+               "--batch_size=64", f"--model_dir={model_dir}"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen(command, cwd=REPO, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
