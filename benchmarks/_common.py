@@ -89,3 +89,31 @@ def write_svg_plot(name, series, title, ylabel):
     """Writes results/NAME.svg: one line per {label: [y per epoch]}."""
     from keras_cnnpractice.plots import line_plot
     line_plot(RESULTS / f"{name}.svg", series, title, ylabel=ylabel)
+
+
+def make_jpeg_folder(root, count, size, classes, quality=90):
+    """`count` generated JPEG files of `size` x `size` (`synthetic`'s
+    class patterns with noise) in `classes` folders under `root`; returns
+    `(total bytes, seconds)`."""
+    import tensorflow as tf
+
+    from keras_cnnpractice.data import synthetic
+    start, total, chunk = time.perf_counter(), 0, 100
+    for c in range(classes):
+        os.makedirs(os.path.join(root, f"class{c:03d}"), exist_ok=True)
+    for first in range(0, count, chunk):
+        n = min(chunk, count - first)
+        images, _ = synthetic(n, (size, size, 3), classes, seed=first,
+                              noise=0.1)
+        encoded = tf.map_fn(
+            lambda x: tf.io.encode_jpeg(x, quality=quality),
+            tf.constant(images), fn_output_signature=tf.string,
+            parallel_iterations=4)
+        for i, data in enumerate(encoded.numpy()):
+            k = first + i
+            path = os.path.join(root, f"class{k % classes:03d}",
+                                f"{k:06d}.jpg")
+            with open(path, "wb") as f:
+                f.write(data)
+            total += len(data)
+    return total, time.perf_counter() - start

@@ -92,30 +92,8 @@ def _load():
 
 def make_jpegs(root):
     """--count JPEG files in --classes folders; returns (bytes, seconds)."""
-    import tensorflow as tf
-
-    from keras_cnnpractice.data import synthetic
-    start, total, chunk = time.perf_counter(), 0, 100
-    shape = (FLAGS.size, FLAGS.size, 3)
-    for c in range(FLAGS.classes):
-        os.makedirs(os.path.join(root, f"class{c:03d}"), exist_ok=True)
-    for first in range(0, FLAGS.count, chunk):
-        n = min(chunk, FLAGS.count - first)
-        images, _ = synthetic(n, shape, FLAGS.classes, seed=first,
-                              noise=0.1)
-        encoded = tf.map_fn(
-            lambda x: tf.io.encode_jpeg(x, quality=FLAGS.quality),
-            tf.constant(images), fn_output_signature=tf.string,
-            parallel_iterations=4)
-        for i, data in enumerate(encoded.numpy()):
-            k = first + i
-            path = os.path.join(root, f"class{k % FLAGS.classes:03d}",
-                                f"{k:06d}.jpg")
-            with open(path, "wb") as f:
-                f.write(data)
-            total += len(data)
-        del images
-    return total, time.perf_counter() - start
+    return common.make_jpeg_folder(root, FLAGS.count, FLAGS.size,
+                                   FLAGS.classes, FLAGS.quality)
 
 
 def epoch_images_per_second(make_ds):

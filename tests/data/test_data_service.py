@@ -90,6 +90,25 @@ def test_the_service_turns_auto_sharding_off(digits, dispatcher):
         tf.data.experimental.AutoShardPolicy.OFF
 
 
+@pytest.mark.parametrize("transfer_dtype", ["float16", "float32"])
+def test_float32_travels_as_the_transfer_dtype(dispatcher, transfer_dtype):
+    values = np.random.default_rng(0).uniform(0, 255, (64, 8, 8, 3)).astype(
+        np.float32)
+    labels = np.arange(64, dtype=np.int64)
+    dataset = tf.data.Dataset.from_tensor_slices((values, labels)).batch(8)
+    read = service.DataService(dispatcher.target, "dynamic",
+                               transfer_dtype=transfer_dtype).distribute(
+                                   dataset)
+    assert read.element_spec == dataset.element_spec  # float32 again
+    images, got = _read(read)
+    order = np.argsort(got)
+    np.testing.assert_array_equal(got[order], labels)
+    expected = values.astype(np.dtype(transfer_dtype)).astype(np.float32)
+    np.testing.assert_array_equal(images[order], expected)
+    assert np.abs(images[order] - values).max() <= (
+        0.0625 if transfer_dtype == "float16" else 0)
+
+
 def test_no_dispatcher_fails_within_the_timeout(digits):
     (port,) = free_ports(1)
     start = time.monotonic()
@@ -114,6 +133,8 @@ def test_bad_addresses(address):
     ({"sharding": "file"}, "sharding must be one of dynamic, off, static"),
     ({"job_name": ""}, "job_name must be None or a non-empty string"),
     ({"timeout_s": 0}, "timeout_s"),
+    ({"compression": "gzip"}, "compression must be one of none, auto"),
+    ({"transfer_dtype": "bfloat16"}, "transfer_dtype must be one of float16"),
 ])
 def test_bad_service_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
