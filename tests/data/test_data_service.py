@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -182,6 +183,39 @@ def test_train_py_with_the_service_and_mirrored_trains_and_exports(tmp_path):
     assert "max abs difference from the trained model" in result.stdout
 
 
+@pytest.mark.integration
+def test_a_restarted_dispatcher_resumes_the_epoch_from_its_journal(tmp_path):
+    (port,) = free_ports(1)
+    journal = f"--work_dir={tmp_path / 'journal'}"
+    dispatcher = _serve("dispatcher", f"--port={port}", journal)
+    worker = _serve("worker", f"--dispatcher=grpc://localhost:{port}")
+    batches, done = [], threading.Event()
+    try:
+        read = service.DataService(f"grpc://localhost:{port}", "dynamic",
+                                   job_name="journal").distribute(
+            tf.data.Dataset.range(2000).batch(10))
+        iterator = iter(read)
+        batches += [next(iterator).numpy() for _ in range(20)]
+        dispatcher.kill()  # mid-epoch
+        dispatcher.wait()
+        dispatcher = _serve("dispatcher", f"--port={port}", journal)
+
+        def rest():
+            batches.extend(b.numpy() for b in iterator)
+            done.set()
+
+        threading.Thread(target=rest, daemon=True).start()
+        assert done.wait(timeout=120), "the epoch did not go on"
+    finally:
+        for server in (dispatcher, worker):
+            server.kill()
+            server.wait()
+    # Each example exactly once: the restarted dispatcher knew the job and
+    # the splits it had handed out.
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)),
+                                  np.arange(2000))
+
+
 @pytest.mark.parametrize("flags, message", [
     ({"cache": "memory"}, "does not combine with --cache"),
     ({"data_service": "localhost:1"}, "grpc://HOST:PORT"),
@@ -261,3 +295,38 @@ def test_parameter_server_workers_read_one_job_of_the_service(tmp_path):
                      r"dynamic sharding", out), out[-3000:]
     assert re.search(r"\[chief:0\] Epoch 2/2: .* step 20 ", out), out[-3000:]
     assert (tmp_path / "export" / "saved_model.pb").is_file()
+
+
+@pytest.mark.integration
+def test_train_py_without_a_dispatcher_fails_in_one_line(tmp_path):
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "train.py", "--strategy=off", "--epochs=1",
+         "--data_service=grpc://no-such-host.invalid:5050",
+         "--cluster_timeout_s=3", f"--model_dir={tmp_path}"], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "train.py: error: No tf.data service dispatcher at "
+        "grpc://no-such-host.invalid:5050 after 3 s (Name or service not "
+        "known)"], result.stderr
+    assert time.monotonic() - start < 60
+
+
+@pytest.mark.integration
+def test_multi_worker_trainers_without_a_dispatcher_stop_in_one_line(
+        tmp_path):
+    (port,) = free_ports(1)  # nothing listens there
+    start = time.monotonic()
+    launcher = _launch("--workers=2", "--cluster_timeout_s=90", "--",
+                       sys.executable, "train.py",
+                       "--strategy=multi_worker_mirrored", "--epochs=1",
+                       f"--data_service=grpc://127.0.0.1:{port}",
+                       "--cluster_timeout_s=5", f"--model_dir={tmp_path}")
+    out, _ = launcher.communicate(timeout=300)
+    assert launcher.returncode == 1, out[-3000:]
+    error = (f"train.py: error: No tf.data service dispatcher at "
+             f"grpc://127.0.0.1:{port} after 5 s")
+    assert re.search(rf"\[worker:\d\] {re.escape(error)}", out), out[-3000:]
+    assert "Traceback" not in out
+    assert time.monotonic() - start < 120
