@@ -18,9 +18,9 @@ that reach it: the median of --repeats windows of --images images, after
   the trainer on another core; 2 workers; with fewer than 3 cores the
   2-worker trainer runs unpinned beside them (said in the table). Also
   sharding off, the service's compression, and float32 batches sent as
-  they are (`DataService.transfer_dtype`; float16 by default). The
-  pipeline is repeated before it goes to the service
-  (`DataService.distribute`): one endless job, its steady state;
+  they are (`DataService.transfer_dtype`; float16 by default). The pack's
+  batches are repeated on the workers (`build_pipeline`'s service path
+  on an endless pack reader): one endless job, its steady state;
   `train.py`'s pipeline ends each epoch, and the service then starts a
   new job (about a second, once per epoch).
 
@@ -38,6 +38,7 @@ training step on the service's batches over the step on cached tensors
 Writes benchmarks/results/data_service.{json,md}.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -86,6 +87,7 @@ def _cpu_seconds(pid):
 def measure(spec):
     """In a trainer process: images/s reaching it and the CPU shares of
     it and of `spec["pids"]` (the service's processes)."""
+    from keras_cnnpractice.data import PipelineOptions
     from keras_cnnpractice.data import augmentation_policy
     from keras_cnnpractice.data import build_pipeline
     from keras_cnnpractice.data import packed
@@ -97,13 +99,20 @@ def measure(spec):
                               transfer_dtype=spec["transfer_dtype"])
     augment = augmentation_policy("natural", seed=0, input_shape=(
         FLAGS.size, FLAGS.size, 3), implementation="op")
-    ds = build_pipeline(packed(spec["pack"], shuffle=True, seed=0,
-                               verify="none"),
-                        FLAGS.batch_size, augment=augment, seed=0).repeat()
-    if service is not None:
-        # Repeated on the workers: one endless job, the steady state (a
-        # pipeline that ends starts a new job each epoch, about a second).
-        ds = service.distribute(ds)
+    source = packed(spec["pack"], shuffle=True, seed=0, verify="none")
+    if service is None:
+        ds = build_pipeline(source, FLAGS.batch_size, augment=augment,
+                            seed=0).repeat()
+    else:
+        # The pack's batches repeated on the workers: one endless job, the
+        # steady state (a pipeline that ends starts a new job each epoch,
+        # about a second); otherwise build_pipeline's own service path.
+        read = source.read_batches
+        ds = build_pipeline(
+            dataclasses.replace(source, read_batches=lambda *args, **kwargs:
+                                read(*args, **kwargs).repeat()),
+            FLAGS.batch_size, augment=augment, seed=0,
+            options=PipelineOptions(data_service=service))
     batches = iter(ds)
     for _ in range(-(-FLAGS.warmup // FLAGS.batch_size)):
         next(batches)

@@ -282,9 +282,14 @@ def test_the_log_filter_drops_a_native_line_and_its_continuation():
              b"heartbeat {\n", b"  interval_ms: 30000\n", b"}\n", b"\n",
              b"Serving tf.data service worker at 127.0.0.1:5051\n",
              b"loss: 0.5\n", b"W0000 00:00:1.6 12 x.cc:1] noise\n",
-             b"Traceback (most recent call last):\n"]
+             b"Traceback (most recent call last):\n",
+             b"W0000 00:00:1.7 12 png_io.cc:96] PNG warning\n",
+             b"predict: skipping a.png: cannot decode image (Invalid PNG)\n",
+             b"I0000 00:00:1.8 12 w.cc:9] config: mode: DEPLOYMENT_COLOCATED\n",
+             b"fault_tolerant_mode: false\n", b'name: "a \\"b\\" c"\n',
+             b"loss: nan\n"]
     result = subprocess.run(
         [sys.executable, "-c", _log._FILTER, _log.noise_pattern(False)],
         input=b"".join(lines), capture_output=True, check=True, timeout=60)
     assert result.stderr.splitlines(keepends=True) == [
-        lines[0], lines[7], lines[8], lines[10]]
+        lines[0], lines[7], lines[8], lines[10], lines[12], lines[16]]

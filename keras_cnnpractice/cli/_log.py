@@ -34,12 +34,14 @@ NO_DRIVER_PROBE = r"E0000 00:00:\S+ +\d+ cuda_platform\.cc:\d+\] failed call to 
 
 # A dropped native line may go on over more lines: a protocol buffer in
 # text form (the tf.data service servers log their configuration so),
-# dropped with it.
+# dropped with it: only `name: value` lines whose value is a number, a
+# quoted string, true/false or an ENUM, `name {`, `}` and blank lines.
 _FILTER = """
 import re, signal, sys
 signal.signal(signal.SIGINT, signal.SIG_IGN)  # outlive a Ctrl-C'd command
 noise = re.compile(sys.argv[1].encode())
-more = re.compile(rb"^\\s*(\\w+(: .*| \\{)|\\})?\\s*$")
+value = rb'("([^"\\\\]|\\\\.)*"|-?[0-9][0-9.eE+-]*|true|false|[A-Z][A-Z0-9_]*)'
+more = re.compile(rb"^\\s*(\\w+: " + value + rb"|\\w+ \\{|\\})?\\s*$")
 dropping = False
 for line in sys.stdin.buffer:
     dropping = bool(noise.match(line) or dropping and more.match(line))

@@ -37,6 +37,7 @@ from absl import logging
 from keras_cnnpractice._validate import check_int
 from keras_cnnpractice.data.examples import Examples
 from keras_cnnpractice.data.options import PipelineOptions
+from keras_cnnpractice.data.packs.batches import SPLIT_RECORDS
 from keras_cnnpractice.layers._augment import FusedImageAugmentation
 # Default shuffle buffer of a dataset source: as many examples as fit here.
 SHUFFLE_BUFFER_BYTES = 128 << 20
@@ -183,15 +184,20 @@ def _batch_reader(source, options):
 
 def _read_batches(reader, batch_size, training, seed, options):
     """Batches read whole by a raw pack's `read_batches`, each epoch a new
-    permutation of the pack when training; `(dataset, shard policy)`."""
+    permutation of the pack when training (for tf.data service's dynamic
+    sharding, drawn from chunks of `SPLIT_RECORDS` records, one split
+    each); `(dataset, shard policy)`."""
     shards, index, context = 1, 0, options.input_context
     if context is not None:
         shards, index = context.num_input_pipelines, context.input_pipeline_id
         batch_size = context.get_per_replica_batch_size(batch_size)
     shuffle = training and options.shuffle_buffer != 0
+    service = options.data_service
+    split = (SPLIT_RECORDS if service is not None
+             and service.sharding == "dynamic" and shards == 1 else None)
     return reader(batch_size, shuffle=shuffle, seed=seed,
                   drop_remainder=options.drop_remainder, num_shards=shards,
-                  shard_index=index), "off"
+                  shard_index=index, split_records=split), "off"
 
 
 def _batch_examples(source, batch_size, training, seed, options):

@@ -12,10 +12,11 @@ the pipeline, and the trainer only receives finished batches
 Sharding (`DataService.sharding`), as tf.data service defines it:
 
 * `"dynamic"` (default): the dispatcher hands the source's splits (files,
-  or ranges of examples) to workers as they ask for them: within one
-  epoch each example is produced at most once. A worker that dies takes
-  the splits it was given, and not yet delivered, with it: those examples
-  are lost for that epoch (the others go on).
+  examples, or for a raw pack chunks of `SPLIT_RECORDS` records) to
+  workers as they ask for them: within one epoch each example is
+  produced at most once. A worker that dies takes the splits it was
+  given, and not yet delivered, with it: those examples are lost for that
+  epoch (the others go on).
 * `"off"`: every worker runs the whole pipeline; the trainer receives
   each worker's full epoch (with W workers, W times each example per
   epoch, each worker in its own order).

@@ -17,6 +17,8 @@ from keras_cnnpractice.data import PipelineOptions
 from keras_cnnpractice.data import augmentation_policy
 from keras_cnnpractice.data import build_pipeline
 from keras_cnnpractice.data import load_mnist5k
+from keras_cnnpractice.data import pack_dataset
+from keras_cnnpractice.data import packed
 from keras_cnnpractice.data import service
 from keras_cnnpractice.strategies.cluster import free_ports
 from keras_cnnpractice.training.config import TrainConfig
@@ -60,6 +62,20 @@ def test_dynamic_sharding_delivers_every_example_once(digits, dispatcher):
     assert _rows(images) == _rows(digits[0].astype(np.float32))
     np.testing.assert_array_equal(np.bincount(labels),
                                   np.bincount(digits[1]))
+
+
+def test_a_raw_pack_is_split_in_chunks_and_read_once(dispatcher, tmp_path):
+    pack_dataset("mnist5k", tmp_path / "pack")
+    source = packed(tmp_path / "pack")
+    alone = _read(build_pipeline(source, 100, training=False,
+                                 options=PipelineOptions(image_dtype=None)))
+    options = PipelineOptions(image_dtype=None, data_service=service
+                              .DataService(dispatcher.target, "dynamic"))
+    through = _read(build_pipeline(source, 100, seed=0, options=options))
+    assert len(through[0]) == source.info.num_examples == 4000
+    assert _rows(through[0]) == _rows(alone[0])
+    np.testing.assert_array_equal(np.bincount(through[1]),
+                                  np.bincount(alone[1]))
 
 
 def test_augmented_batches_keep_the_labels(digits, dispatcher):
@@ -159,31 +175,6 @@ def _serve(role, *flags):
 
 
 @pytest.mark.integration
-def test_train_py_with_the_service_and_mirrored_trains_and_exports(tmp_path):
-    (port,) = free_ports(1)
-    servers = [_serve("dispatcher", f"--port={port}")]
-    try:
-        servers += [_serve("worker", f"--dispatcher=grpc://localhost:{port}")
-                    for _ in range(2)]
-        result = subprocess.run(
-            [sys.executable, "train.py", "--strategy=mirrored",
-             "--num_devices=2", "--epochs=2", "--steps_per_epoch=10",
-             f"--data_service=grpc://localhost:{port}",
-             f"--model_dir={tmp_path}"], cwd=REPO, capture_output=True,
-            text=True, timeout=300)
-    finally:
-        for server in servers:
-            server.kill()
-            server.wait()
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"Data service: grpc://localhost:{port}, dynamic sharding" in \
-        result.stdout
-    assert re.search(r"Epoch 2/2\n10/10 ", result.stdout), result.stdout
-    assert (tmp_path / "export" / "saved_model.pb").is_file()
-    assert "max abs difference from the trained model" in result.stdout
-
-
-@pytest.mark.integration
 def test_a_restarted_dispatcher_resumes_the_epoch_from_its_journal(tmp_path):
     (port,) = free_ports(1)
     journal = f"--work_dir={tmp_path / 'journal'}"
@@ -246,7 +237,8 @@ def test_launcher_appends_the_service_address_to_the_command():
 
 
 @pytest.mark.integration
-def test_a_killed_data_worker_is_restarted_and_training_goes_on(tmp_path):
+def test_a_killed_data_worker_is_restarted_and_mirrored_training_goes_on(
+        tmp_path):
     (port,) = free_ports(1)
     launcher = _launch("--data_workers=2", f"--data_port={port}")
     lines = []
@@ -260,8 +252,9 @@ def test_a_killed_data_worker_is_restarted_and_training_goes_on(tmp_path):
             if m]
         assert len(pids) == 2, lines
         trainer = subprocess.Popen(
-            [sys.executable, "train.py", "--strategy=off", "--epochs=3",
-             "--steps_per_epoch=20", f"--data_service=grpc://127.0.0.1:{port}",
+            [sys.executable, "train.py", "--strategy=mirrored",
+             "--num_devices=2", "--epochs=3", "--steps_per_epoch=20",
+             f"--data_service=grpc://127.0.0.1:{port}",
              f"--model_dir={tmp_path}"], cwd=REPO, text=True,
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -272,8 +265,13 @@ def test_a_killed_data_worker_is_restarted_and_training_goes_on(tmp_path):
                 os.kill(pids[0], 9)  # mid-training
         trainer.wait(timeout=300)
         assert trainer.returncode == 0, "".join(seen[-30:])
+        assert "Strategy: MirroredStrategy, 2 replicas in sync\n" in seen
+        assert (f"Data service: grpc://127.0.0.1:{port}, dynamic "
+                "sharding\n") in seen
         assert any(line.startswith("Epoch 3/3") for line in seen)
         assert (tmp_path / "export" / "saved_model.pb").is_file()
+        assert any("max abs difference from the trained model" in line
+                   for line in seen)
     finally:
         launcher.send_signal(2)  # Ctrl-C stops the service
         out, _ = launcher.communicate(timeout=60)

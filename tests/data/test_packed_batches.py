@@ -94,6 +94,32 @@ def test_each_epoch_is_a_new_uniform_permutation(source, pack):
     assert tuple(collect(again)[0][:, 0, 0, 0]) == orders[0]
 
 
+@pytest.mark.parametrize("split", [1, 4, 64])
+def test_chunked_splits_read_every_record_once_per_epoch(source, pack,
+                                                          split):
+    images, labels = source
+    read = packed(pack).read_batches
+    x, y, _ = collect(read(16, split_records=split))  # unshuffled: in order
+    np.testing.assert_array_equal(x, images)
+    np.testing.assert_array_equal(y, labels)
+    ds = read(8, shuffle=True, seed=3, split_records=split)
+    orders = []
+    for _ in range(3):
+        x, y, n = collect(ds)
+        tags = x[:, 0, 0, 0]
+        assert n == 5
+        np.testing.assert_array_equal(np.sort(tags), np.arange(COUNT))
+        np.testing.assert_array_equal(x, images[tags])
+        np.testing.assert_array_equal(y, labels[tags])
+        orders.append(tuple(tags))
+    assert len(set(orders)) == 3
+    # Chunks of random records: the first batch mixes the class-ordered
+    # pack's shards.
+    assert len(np.unique(np.array(orders[0][:8]) // 10)) >= 3
+    again = read(8, shuffle=True, seed=3, split_records=split)
+    assert tuple(collect(again)[0][:, 0, 0, 0]) == orders[0]
+
+
 def test_input_pipelines_read_disjoint_records(pack):
     seen = []
     for pipeline in range(2):
@@ -161,7 +187,9 @@ def test_tfrecord_packs_are_read_by_example(source, folder, tmp_path):
 @pytest.mark.parametrize("kwargs, message", [
     ({"batch_size": 0}, "batch_size must be a positive integer"),
     ({"num_shards": 2, "shard_index": 2}, "shard_index must be in"),
+    ({"split_records": 0}, "split_records must be a positive integer"),
+    ({"split_records": 4, "num_shards": 2}, "does not take num_shards=2"),
 ])
 def test_bad_arguments(pack, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        packed_batches(pack, **{"batch_size": 4, **kwargs})
+        packed(pack).read_batches(**{"batch_size": 4, **kwargs})

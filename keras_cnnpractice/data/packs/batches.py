@@ -25,9 +25,52 @@ from keras_cnnpractice.data.packs.format import check_shard_sizes
 from keras_cnnpractice.data.packs.format import packed_info
 
 
+def _check_arguments(batch_size, num_shards, shard_index):
+    check_int("batch_size", batch_size, 1)
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(f"shard_index must be in [0, num_shards). Received: "
+                         f"num_shards={num_shards!r}, "
+                         f"shard_index={shard_index!r}")
+
+
+# Records per split under tf.data service's dynamic sharding.
+SPLIT_RECORDS = 256
+# Chunks whose records the shuffle buffer mixes, in chunked order.
+MIXED_CHUNKS = 16
+
+
+def _chunked_index(count, size, shuffle, seed):
+    """Record numbers `0..count-1` from a source of chunks of `size`: under
+    tf.data service's dynamic sharding the dispatcher hands out one split
+    per element of the source, here a chunk instead of a record (one round
+    trip to the dispatcher per example halved the service's rate). With
+    `shuffle`, chunk `k` holds the records at positions `k*size ...` of a
+    fixed random permutation of the pack (`index_shuffle`, seeded), the
+    chunks come in a new order every epoch, and a buffer of `MIXED_CHUNKS`
+    chunks mixes their records: every record once per epoch, each batch
+    drawn from that many random chunks."""
+    import random
+
+    import tensorflow as tf
+    chunks = -(-count // size)
+    index = tf.data.Dataset.range(chunks)
+    if not shuffle:
+        return index.map(lambda k: tf.range(
+            k * size, tf.minimum((k + 1) * size, count))).unbatch()
+    # The permutation's key is part of the graph, the same on every worker.
+    key = [random.SystemRandom().getrandbits(31) if seed is None else seed,
+           size]
+    index = index.shuffle(chunks, seed=seed, reshuffle_each_iteration=True)
+    index = index.map(lambda k: tf.random.experimental.index_shuffle(
+        tf.range(k * size, tf.minimum((k + 1) * size, count)), key,
+        count - 1)).unbatch()
+    return index.shuffle(min(count, MIXED_CHUNKS * size), seed=seed,
+                         reshuffle_each_iteration=True)
+
+
 def record_batches(info, batch_size, shuffle=False, seed=None,
                    drop_remainder=False, num_shards=1, shard_index=0,
-                   check_shard=None):
+                   check_shard=None, split_records=None):
     """A `tf.data.Dataset` of `(uint8 images, int32 labels)` batches of
     the raw pack `info` (a `PackedInfo`).
 
@@ -38,18 +81,30 @@ def record_batches(info, batch_size, shuffle=False, seed=None,
     on, before shuffling: each input pipeline of a distributed job then
     reads only its own records. `check_shard(i)`, when given, is called
     (and may raise) before any record of shard `i` is read in a batch:
-    the background checksum verifier's gate.
+    the background checksum verifier's gate. `split_records` (for a
+    pipeline that tf.data service shards dynamically, one reader only)
+    draws the record numbers from chunks of that many records
+    (`_chunked_index`).
     """
     import tensorflow as tf
 
     from keras_cnnpractice.custom_ops import read_packed_records
-    index = tf.data.Dataset.range(info.num_examples)
-    if num_shards > 1:
-        index = index.shard(num_shards, shard_index)
-    if shuffle:
-        count = int(index.cardinality())
-        index = index.shuffle(max(1, count), seed=seed,
-                              reshuffle_each_iteration=True)
+    _check_arguments(batch_size, num_shards, shard_index)
+    if split_records is not None:
+        check_int("split_records", split_records, 1)
+        if num_shards > 1:
+            raise ValueError("split_records reads the whole pack: it does "
+                             f"not take num_shards={num_shards}")
+        index = _chunked_index(info.num_examples, split_records, shuffle,
+                               seed)
+    else:
+        index = tf.data.Dataset.range(info.num_examples)
+        if num_shards > 1:
+            index = index.shard(num_shards, shard_index)
+        if shuffle:
+            count = int(index.cardinality())
+            index = index.shuffle(max(1, count), seed=seed,
+                                  reshuffle_each_iteration=True)
     index = index.batch(batch_size, drop_remainder=drop_remainder)
     starts = tf.constant([0] + [s["count"] for s in info.shards],
                          tf.int64)
@@ -101,11 +156,7 @@ def packed_batches(directory, batch_size, shuffle=False, seed=None,
             the pack's classes or a shard changed since (the op checks
             each record it reads; the message names the shard and value).
     """
-    check_int("batch_size", batch_size, 1)
-    if not 0 <= shard_index < num_shards:
-        raise ValueError(f"shard_index must be in [0, num_shards). Received: "
-                         f"num_shards={num_shards!r}, "
-                         f"shard_index={shard_index!r}")
+    _check_arguments(batch_size, num_shards, shard_index)
     from keras_cnnpractice.custom_ops.packed_records import check_raw_pack
     info = packed_info(directory)
     check_raw_pack(info)
