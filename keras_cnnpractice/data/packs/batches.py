@@ -52,18 +52,19 @@ def _chunked_index(count, size, shuffle, seed):
     import random
 
     import tensorflow as tf
+    def positions(k):
+        return tf.range(k * size, tf.minimum((k + 1) * size, count))
+
     chunks = -(-count // size)
     index = tf.data.Dataset.range(chunks)
     if not shuffle:
-        return index.map(lambda k: tf.range(
-            k * size, tf.minimum((k + 1) * size, count))).unbatch()
+        return index.map(positions).unbatch()
     # The permutation's key is part of the graph, the same on every worker.
     key = [random.SystemRandom().getrandbits(31) if seed is None else seed,
            size]
     index = index.shuffle(chunks, seed=seed, reshuffle_each_iteration=True)
     index = index.map(lambda k: tf.random.experimental.index_shuffle(
-        tf.range(k * size, tf.minimum((k + 1) * size, count)), key,
-        count - 1)).unbatch()
+        positions(k), key, count - 1)).unbatch()
     return index.shuffle(min(count, MIXED_CHUNKS * size), seed=seed,
                          reshuffle_each_iteration=True)
 
