@@ -47,6 +47,7 @@ from keras_cnnpractice.cli.processes import LocalDataService
 from keras_cnnpractice.cli.processes import StartError
 from keras_cnnpractice.cli.processes import Task
 from keras_cnnpractice.cli.processes import stop
+from keras_cnnpractice.cli.processes import wait_until_serving
 from keras_cnnpractice.strategies import cluster
 
 PROG = "kcp-launch"
@@ -71,6 +72,7 @@ flags.DEFINE_integer("data_port", None, "The dispatcher's port (default: a "
                      "free one).", lower_bound=1, upper_bound=65535)
 FLAGS = flags.FLAGS
 
+
 def _jobs(workers, ps):
     """`(job, tasks)` of the cluster, the chief's job first."""
     if not ps:
@@ -93,13 +95,13 @@ def _ports(names, base_port):
     ports = list(range(base_port, base_port + len(names)))
     if ports[-1] > 65535:
         raise StartError(f"--base_port={base_port} leaves no room for "
-                          f"{len(names)} ports below 65536")
+                         f"{len(names)} ports below 65536")
     for name, port in zip(names, ports):
         try:
             cluster.check_port_free(f"{HOST}:{port}", name)
         except ValueError as err:
             raise StartError(f"{err} (--base_port={base_port} takes ports "
-                              f"{ports[0]}-{ports[-1]})") from None
+                             f"{ports[0]}-{ports[-1]})") from None
     return ports
 
 
@@ -188,20 +190,10 @@ def launch(command, workers, ps=0, cluster_timeout_s=120.0, base_port=None,
             tasks.append(task)
         chief = tasks[0]
 
-        def alive():
-            for task in tasks:
-                if task.poll() is not None:
-                    task.reader.join(timeout=5)
-                    raise StartError(
-                        f"{task.name} exited with {task.poll()} before the "
-                        "cluster came up")
-
         try:
-            cluster.wait_for_tasks(
-                [(f"{job}:{i}", spec[job][i]) for job, i in names],
-                cluster_timeout_s, alive=alive)
-        except cluster.ClusterTimeoutError as err:
-            raise StartError(str(err)) from None
+            wait_until_serving(
+                tasks, [(f"{job}:{i}", spec[job][i]) for job, i in names],
+                cluster_timeout_s, "before the cluster came up")
         except StartError:
             if chief.poll() is not None:  # e.g. train.py rejected its flags
                 stop(tasks, console, f"the chief {chief.name} exited with "

@@ -104,6 +104,26 @@ def stop(tasks, console, reason):
         task.reader.join(timeout=5)
 
 
+def wait_until_serving(tasks, addresses, timeout_s, before):
+    """Returns once every `(name, HOST:PORT)` of `addresses` accepts
+    connections.
+
+    Raises:
+        StartError: a task exited first ("NAME exited with CODE
+            {before}"), or the addresses did not open within `timeout_s`.
+    """
+    def alive():
+        for task in tasks:
+            if task.poll() is not None:
+                task.reader.join(timeout=5)
+                raise StartError(f"{task.name} exited with {task.poll()} "
+                                 f"{before}")
+    try:
+        cluster.wait_for_tasks(addresses, timeout_s, alive=alive)
+    except cluster.ClusterTimeoutError as err:
+        raise StartError(str(err)) from None
+
+
 class LocalDataService:
     """A tf.data service on loopback: a dispatcher and `workers` workers,
     each a `kcp-data-service` process.
@@ -151,16 +171,8 @@ class LocalDataService:
         Raises:
             StartError: one exited first, or did not within `timeout_s`.
         """
-        def alive():
-            for task in self.tasks:
-                if task.poll() is not None:
-                    task.reader.join(timeout=5)
-                    raise StartError(f"{task.name} exited with "
-                                     f"{task.poll()} before it served")
-        try:
-            cluster.wait_for_tasks(self.addresses, timeout_s, alive=alive)
-        except cluster.ClusterTimeoutError as err:
-            raise StartError(str(err)) from None
+        wait_until_serving(self.tasks, self.addresses, timeout_s,
+                           "before it served")
         self.console.say(f"tf.data service at {self.address}")
 
     def restart_dead_workers(self):
