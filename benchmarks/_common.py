@@ -40,20 +40,28 @@ def median_seconds(fn, repeats=15, warmup=3):
     return statistics.median(call_seconds(fn, repeats, warmup))
 
 
-def write_results(name, payload, columns, rows, title):
-    """Writes results/NAME.json and results/NAME.md (a markdown table)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = dict(payload, machine=machine())
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    lines = [f"# {title}", "",
-             f"Machine: {payload['machine']['cpu']}, "
-             f"{payload['machine']['cores']} cores, AVX-512 flags: "
-             f"{' '.join(payload['machine']['avx512_flags']) or 'none'}; "
-             f"op library level: {payload['machine']['op_library_isa']}", "",
+def write_results(name, payload, columns, rows, title, device=None,
+                  results=RESULTS):
+    """Writes RESULTS/NAME.json and RESULTS/NAME.md (a markdown table).
+
+    device: the machine the numbers come from, default this CPU's
+    `machine()`; a GPU run passes its own dict, with a "summary" line for
+    the table's header.
+    """
+    results = pathlib.Path(results)
+    results.mkdir(parents=True, exist_ok=True)
+    info = device or machine()
+    payload = dict(payload, machine=info)
+    (results / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    summary = info.get("summary") or (
+        f"Machine: {info['cpu']}, {info['cores']} cores, AVX-512 flags: "
+        f"{' '.join(info['avx512_flags']) or 'none'}; "
+        f"op library level: {info['op_library_isa']}")
+    lines = [f"# {title}", "", summary, "",
              "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (results / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -70,3 +70,22 @@ def test_gpu_half_and_bfloat16(library):
     assert library(2, dx.data.ptr, dy.data.ptr, x.size, 8, 4, 0, 0, 0) == 0
     got = (cupy.asnumpy(dy).astype(np.uint32) << 16).view(np.float32)
     np.testing.assert_array_equal(got, ref.fixed_point(x, 8, 4, "nearest"))
+
+
+@pytest.mark.parametrize("fraction", [0.03, 0.3, 0.5, 0.9])
+def test_gpu_rounds_up_with_the_remainders_probability(library, fraction):
+    """Statistics, apart from the reference's bits: every output is one of
+    the two grid points around x, and the share rounded up is the
+    remainder's fraction of a step within 5 standard deviations."""
+    cupy = harness.cupy_or_skip()
+    n, frac_bits, step = 1_000_000, 7, 2.0**-7
+    low = 1.25
+    x = np.full(n, low + fraction * step, np.float32)
+    fraction = (float(x[0]) - low) / step  # as float32 holds it
+    dx, dy = cupy.asarray(x), cupy.empty(n, cupy.float32)
+    assert library(0, dx.data.ptr, dy.data.ptr, n, 12, frac_bits, 1, 5, 9) == 0
+    y = cupy.asnumpy(dy).astype(np.float64)
+    up = y == low + step
+    assert np.all(up | (y == low))
+    sigma = np.sqrt(fraction * (1 - fraction) / n)
+    assert abs(up.mean() - fraction) < 5 * sigma

@@ -25,18 +25,18 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
                                 reason="nvcc not installed")
 
 
-@pytest.fixture(scope="module")
-def library(tmp_path_factory):
-    if shutil.which("nvcc") is None:
-        pytest.skip("nvcc not installed")
-    lib = ctypes.CDLL(str(harness.build(tmp_path_factory.mktemp("harness"),
-                                        kernel="xnor")))
-    ptr, ll = ctypes.c_void_p, ctypes.c_longlong
+def load_library(out_dir):
+    """Builds the harness into out_dir; its functions, typed for ctypes.
+
+    Each takes a last argument, synchronize: 1 waits for the kernel (the
+    status then covers its execution), 0 returns after the launch."""
+    lib = ctypes.CDLL(str(harness.build(out_dir, kernel="xnor")))
+    ptr, ll, flag = ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int
     signatures = {
-        "kcp_bitpack": [ctypes.c_int, ctypes.c_int, ptr, ptr, ll, ll],
-        "kcp_xnor_matmul": [ctypes.c_int, ptr, ptr, ptr, ll, ll, ll, ll],
+        "kcp_bitpack": [ctypes.c_int, ctypes.c_int, ptr, ptr, ll, ll, flag],
+        "kcp_xnor_matmul": [ctypes.c_int, ptr, ptr, ptr, ll, ll, ll, ll, flag],
         "kcp_xnor_conv2d": [ctypes.c_int, ptr, ptr, ptr,
-                            ctypes.POINTER(ctypes.c_int64)],
+                            ctypes.POINTER(ctypes.c_int64), flag],
     }
     fns = {}
     for name, argtypes in signatures.items():
@@ -45,6 +45,13 @@ def library(tmp_path_factory):
         fn.argtypes = argtypes
         fns[name.removeprefix("kcp_")] = fn
     return types.SimpleNamespace(**fns)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    if shutil.which("nvcc") is None:
+        pytest.skip("nvcc not installed")
+    return load_library(tmp_path_factory.mktemp("harness"))
 
 
 # ----------------------------------------------------------------------------
@@ -58,7 +65,7 @@ def _bitpack_gpu(cupy, library, dtype_code, word_bits, x_device, outer,
     # Start from all ones so unwritten words or padding bits show up.
     out = cupy.full((outer, words), np.iinfo(dtype).max, dtype)
     status = library.bitpack(dtype_code, word_bits, x_device.data.ptr,
-                             out.data.ptr, outer, depth)
+                             out.data.ptr, outer, depth, 1)
     assert status == 0
     return cupy.asnumpy(out)
 
@@ -112,7 +119,7 @@ def test_xnor_matmul(library, word_bits, m, n, depth):
     pb = cupy.asarray(ref.bitpack(b, word_bits))
     out = cupy.full((m, n), np.nan, cupy.float32)
     status = library.xnor_matmul(word_bits, pa.data.ptr, pb.data.ptr,
-                                 out.data.ptr, m, n, pa.shape[1], depth)
+                                 out.data.ptr, m, n, pa.shape[1], depth, 1)
     assert status == 0
     want = (ref.signs(a) @ ref.signs(b).T).astype(np.float32)
     np.testing.assert_array_equal(cupy.asnumpy(out), want)
@@ -151,6 +158,26 @@ def test_xnor_conv2d(library, case):
         out_h, out_w, *strides, *dilations, pad_top, pad_left)
     out = cupy.full((batch, out_h, out_w, out_channels), np.nan, cupy.float32)
     status = library.xnor_conv2d(word_bits, px.data.ptr, pf.data.ptr,
-                                 out.data.ptr, geometry)
+                                 out.data.ptr, geometry, 1)
     assert status == 0
     np.testing.assert_array_equal(cupy.asnumpy(out), want.astype(np.float32))
+
+
+@pytest.mark.parametrize("word_bits", [32, 64])
+def test_empty_inputs_launch_nothing(library, word_bits):
+    """Batch 0 (no rows, no pixels) is legal: status 0, nothing written."""
+    cupy = harness.cupy_or_skip()
+    dtype = ref.WORD_DTYPES[word_bits]
+    x = cupy.zeros((0, 40), cupy.float32)
+    packed = cupy.zeros((0, 2), dtype)
+    assert library.bitpack(0, word_bits, x.data.ptr, packed.data.ptr, 0, 40,
+                           1) == 0
+    filters = cupy.zeros((3, 2), dtype)
+    out = cupy.zeros((0, 3), cupy.float32)
+    assert library.xnor_matmul(word_bits, packed.data.ptr, filters.data.ptr,
+                               out.data.ptr, 0, 3, 2, 40, 1) == 0
+    geometry = (ctypes.c_int64 * 16)(0, 5, 5, 2, 40, 3, 3, 3, 5, 5, 1, 1, 1,
+                                     1, 1, 1)
+    assert library.xnor_conv2d(word_bits, packed.data.ptr,
+                               cupy.zeros((27, 2), dtype).data.ptr,
+                               out.data.ptr, geometry, 1) == 0

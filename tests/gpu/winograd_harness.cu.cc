@@ -1,8 +1,10 @@
 // Standalone harness around the Winograd CUDA kernels: no TensorFlow, so it
 // builds with nvcc alone on a GPU machine that lacks TensorFlow and is
-// driven from Python (ctypes + CuPy device pointers) in
-// test_winograd_gpu.py. Each wrapper launches on the default stream and
-// waits for the kernels, so the status covers their execution too.
+// driven from Python (ctypes + CuPy or PyTorch device pointers) in
+// test_winograd_gpu.py and time_winograd.py. Each wrapper launches on the
+// default stream; the checks ask it to wait for the kernels, so the status
+// covers their execution too, and the timings do not (a synchronization per
+// call would be timed with the kernels).
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -11,8 +13,8 @@
 
 namespace {
 
-int Synchronized(int launch_status) {
-  if (launch_status != 0) return launch_status;
+int Synchronized(int launch_status, int synchronize = 1) {
+  if (launch_status != 0 || !synchronize) return launch_status;
   return static_cast<int>(cudaDeviceSynchronize());
 }
 
@@ -38,7 +40,8 @@ extern "C" long long kcp_winograd_workspace_floats(const int64_t* geometry) {
 
 extern "C" int kcp_winograd_conv2d(const float* x, const float* u,
                                    float* out, float* workspace,
-                                   const int64_t* geometry) {
+                                   const int64_t* geometry, int synchronize) {
   return Synchronized(keras_cnnpractice::LaunchWinogradConv2DGpu(
-      x, u, out, workspace, Geometry(geometry), nullptr));
+                          x, u, out, workspace, Geometry(geometry), nullptr),
+                      synchronize);
 }

@@ -66,59 +66,83 @@ __global__ void BitpackKernel(const T* __restrict__ x, W* __restrict__ out,
   }
 }
 
-// Output tiles of kTile x kTile, one per block at a time (grid-stride over
-// tiles). The block is kTile x kTile / kRowsPerThread threads: thread (tx, ty)
-// computes column tx of rows ty, ty + kRowStep, ... of the tile. Both operand
-// tiles are staged in shared memory kStageWords words at a time.
+// XnorMatmul and XnorConv2D share one blocking: output tiles of kTile x
+// kTile (rows x columns), one per block at a time (grid-stride over tiles).
+// The block is kTile x kTile / kRowsPerThread threads: thread (tx, ty)
+// computes column tx of rows ty, ty + kRowStep, ... of the tile. Both
+// operand tiles are staged in shared memory kStageWords words at a time;
+// thread tid stages word tid % kStageWords of rows tid / kStageWords +
+// kLoadRowStep * j (j < kLoadRows) of each.
 constexpr int kTile = 32;
 constexpr int kRowsPerThread = 4;
 constexpr int kRowStep = kTile / kRowsPerThread;
 constexpr int kStageWords = 32;
+constexpr int kLoadRowStep = kThreads / kStageWords;
+constexpr int kLoadRows = kTile / kLoadRowStep;
 static_assert(kTile * kRowStep == kThreads, "matmul block size");
+static_assert(kLoadRowStep * kLoadRows == kTile, "staging rows");
+
+// Staged tiles, rows padded by one word so the column reads
+// b_tile[tx][k] of a warp fall in distinct banks; a_tile[ty + ...][k] is a
+// broadcast.
+template <typename W>
+struct Tiles {
+  W a[kTile][kStageWords + 1];
+  W b[kTile][kStageWords + 1];
+};
+
+// Adds the mismatched bits of the staged words to thread (tx, ty)'s rows.
+template <typename W>
+__device__ __forceinline__ void AccumulateStage(const Tiles<W>& tiles, int tx,
+                                                int ty, int stage_words,
+                                                int64_t* mismatches) {
+  // At most kStageWords * 64 per stage: int cannot overflow here.
+  int stage[kRowsPerThread] = {};
+  for (int k = 0; k < stage_words; ++k) {
+    const W bv = tiles.b[tx][k];
+#pragma unroll
+    for (int r = 0; r < kRowsPerThread; ++r) {
+      stage[r] += Popc(tiles.a[ty + r * kRowStep][k] ^ bv);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRowsPerThread; ++r) mismatches[r] += stage[r];
+}
 
 template <typename W>
 __global__ void __launch_bounds__(kThreads)
     XnorMatmulKernel(const W* __restrict__ a, const W* __restrict__ b,
                      float* __restrict__ out, int64_t m, int64_t n,
                      int64_t words, int64_t depth) {
-  // Rows padded by one word so the column reads b_tile[tx][k] of a warp fall
-  // in distinct banks; a_tile[ty + ...][k] is a broadcast.
-  __shared__ W a_tile[kTile][kStageWords + 1];
-  __shared__ W b_tile[kTile][kStageWords + 1];
+  __shared__ Tiles<W> tiles;
   const int tx = threadIdx.x, ty = threadIdx.y;
   const int tid = ty * kTile + tx;
+  const int k = tid % kStageWords, load_row = tid / kStageWords;
   const int64_t tiles_n = (n + kTile - 1) / kTile;
-  const int64_t tiles = (m + kTile - 1) / kTile * tiles_n;
-  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+  const int64_t count = (m + kTile - 1) / kTile * tiles_n;
+  for (int64_t t = blockIdx.x; t < count; t += gridDim.x) {
     const int64_t row0 = t / tiles_n * kTile;
     const int64_t col0 = t % tiles_n * kTile;
     int64_t mismatches[kRowsPerThread] = {};
     for (int64_t k0 = 0; k0 < words; k0 += kStageWords) {
-      // Consecutive threads load consecutive words of one row. Rows past m
-      // (or n) load 0; their results are never stored.
-      for (int i = tid; i < kTile * kStageWords; i += kThreads) {
-        const int r = i / kStageWords, k = i % kStageWords;
-        const int64_t word = k0 + k;
-        const bool in_words = word < words;
-        a_tile[r][k] = in_words && row0 + r < m ? a[(row0 + r) * words + word]
-                                                : W(0);
-        b_tile[r][k] = in_words && col0 + r < n ? b[(col0 + r) * words + word]
-                                                : W(0);
+      // Rows past m (or n) and words past `words` stage 0; their results
+      // are never stored, or they add no mismatch.
+      const int64_t word = k0 + k;
+#pragma unroll
+      for (int j = 0; j < kLoadRows; ++j) {
+        const int r = load_row + j * kLoadRowStep;
+        tiles.a[r][k] = word < words && row0 + r < m
+                            ? a[(row0 + r) * words + word]
+                            : W(0);
+        tiles.b[r][k] = word < words && col0 + r < n
+                            ? b[(col0 + r) * words + word]
+                            : W(0);
       }
       __syncthreads();
-      const int stage_words = static_cast<int>(
-          words - k0 < kStageWords ? words - k0 : kStageWords);
-      // At most kStageWords * 64 per stage: int cannot overflow here.
-      int stage[kRowsPerThread] = {};
-      for (int k = 0; k < stage_words; ++k) {
-        const W bv = b_tile[tx][k];
-#pragma unroll
-        for (int r = 0; r < kRowsPerThread; ++r) {
-          stage[r] += Popc(a_tile[ty + r * kRowStep][k] ^ bv);
-        }
-      }
-#pragma unroll
-      for (int r = 0; r < kRowsPerThread; ++r) mismatches[r] += stage[r];
+      AccumulateStage(tiles, tx, ty,
+                      static_cast<int>(words - k0 < kStageWords ? words - k0
+                                                                : kStageWords),
+                      mismatches);
       __syncthreads();  // the next stage overwrites the tiles
     }
     const int64_t col = col0 + tx;
@@ -132,40 +156,94 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// One thread per output element, grid-stride. The output channel is the
-// fastest index, so the threads of a warp share the output pixel and their
-// reads of x hit the same words.
+// The output pixel of row `row` (b, oh, ow, as the NHWC output's row-major
+// order): its image's first input pixel and its window's top-left corner.
+struct Window {
+  int64_t image, y0, x0;
+};
+
+__device__ __forceinline__ Window WindowOf(int64_t row,
+                                           const XnorConvGeometry& g) {
+  const int64_t ow = row % g.out_w, p = row / g.out_w;
+  const int64_t oh = p % g.out_h, b = p / g.out_h;
+  return {b * g.in_h * g.in_w, oh * g.stride_h - g.pad_top,
+          ow * g.stride_w - g.pad_left};
+}
+
+// The convolution as an implicit matrix product: rows are output pixels,
+// columns output channels, depth the kernel_h * kernel_w taps' packed words
+// (the filter's row layout), gathered from x as they are staged. Taps in the
+// padding stage zero words, i.e. +1 bits, as the CPU kernel does; each
+// such tap's sum channels - 2 * popcount(filter tap) is taken out at the
+// end, so the result equals zero padding.
 template <typename W>
-__global__ void XnorConv2DKernel(const W* __restrict__ x,
-                                 const W* __restrict__ filter,
-                                 float* __restrict__ out, XnorConvGeometry g) {
-  const int64_t total = g.batch * g.out_h * g.out_w * g.out_channels;
-  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-       i < total; i += stride) {
-    const int64_t co = i % g.out_channels;
-    int64_t p = i / g.out_channels;
-    const int64_t ow = p % g.out_w;
-    p /= g.out_w;
-    const int64_t oh = p % g.out_h;
-    const int64_t b = p / g.out_h;
-    int64_t taps = 0, mismatches = 0;
-    for (int64_t kh = 0; kh < g.kernel_h; ++kh) {
-      const int64_t ih = oh * g.stride_h - g.pad_top + kh * g.dilation_h;
-      if (ih < 0 || ih >= g.in_h) continue;
-      for (int64_t kw = 0; kw < g.kernel_w; ++kw) {
-        const int64_t iw = ow * g.stride_w - g.pad_left + kw * g.dilation_w;
-        if (iw < 0 || iw >= g.in_w) continue;
-        const W* xp = x + ((b * g.in_h + ih) * g.in_w + iw) * g.words;
-        const W* fp =
-            filter + ((co * g.kernel_h + kh) * g.kernel_w + kw) * g.words;
-        for (int64_t w = 0; w < g.words; ++w) mismatches += Popc(xp[w] ^ fp[w]);
-        ++taps;
-      }
+__global__ void __launch_bounds__(kThreads)
+    XnorConv2DKernel(const W* __restrict__ x, const W* __restrict__ filter,
+                     float* __restrict__ out, XnorConvGeometry g) {
+  __shared__ Tiles<W> tiles;
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int tid = ty * kTile + tx;
+  const int k = tid % kStageWords, load_row = tid / kStageWords;
+  const int64_t m = g.batch * g.out_h * g.out_w, n = g.out_channels;
+  const int64_t taps = g.kernel_h * g.kernel_w, depth = taps * g.words;
+  const int64_t tiles_n = (n + kTile - 1) / kTile;
+  const int64_t count = (m + kTile - 1) / kTile * tiles_n;
+  for (int64_t t = blockIdx.x; t < count; t += gridDim.x) {
+    const int64_t row0 = t / tiles_n * kTile;
+    const int64_t col0 = t % tiles_n * kTile;
+    Window windows[kLoadRows];
+#pragma unroll
+    for (int j = 0; j < kLoadRows; ++j) {
+      const int64_t row = row0 + load_row + j * kLoadRowStep;
+      // A row past m stages zeros: an image index of -1 marks it.
+      windows[j] = row < m ? WindowOf(row, g) : Window{-1, 0, 0};
     }
-    // Each tap in the image adds channels - 2 * (its mismatches); padding
-    // taps add 0.
-    out[i] = static_cast<float>(taps * g.channels - 2 * mismatches);
+    int64_t mismatches[kRowsPerThread] = {};
+    for (int64_t k0 = 0; k0 < depth; k0 += kStageWords) {
+      const int64_t word = k0 + k;
+      const int64_t tap = word / g.words;
+      const int64_t dy = tap / g.kernel_w * g.dilation_h;
+      const int64_t dx = tap % g.kernel_w * g.dilation_w;
+      const int64_t in_word = word - tap * g.words;
+#pragma unroll
+      for (int j = 0; j < kLoadRows; ++j) {
+        const int r = load_row + j * kLoadRowStep;
+        const Window& w = windows[j];
+        const int64_t iy = w.y0 + dy, ix = w.x0 + dx;
+        tiles.a[r][k] = word < depth && w.image >= 0 && iy >= 0 &&
+                                iy < g.in_h && ix >= 0 && ix < g.in_w
+                            ? x[(w.image + iy * g.in_w + ix) * g.words +
+                                in_word]
+                            : W(0);
+        tiles.b[r][k] = word < depth && col0 + r < n
+                            ? filter[(col0 + r) * depth + word]
+                            : W(0);
+      }
+      __syncthreads();
+      AccumulateStage(tiles, tx, ty,
+                      static_cast<int>(depth - k0 < kStageWords ? depth - k0
+                                                                : kStageWords),
+                      mismatches);
+      __syncthreads();  // the next stage overwrites the tiles
+    }
+    const int64_t col = col0 + tx;
+#pragma unroll
+    for (int r = 0; r < kRowsPerThread; ++r) {
+      const int64_t row = row0 + ty + r * kRowStep;
+      if (row >= m || col >= n) continue;
+      const Window w = WindowOf(row, g);
+      int64_t sum = taps * g.channels - 2 * mismatches[r];
+      for (int64_t tap = 0; tap < taps; ++tap) {
+        const int64_t iy = w.y0 + tap / g.kernel_w * g.dilation_h;
+        const int64_t ix = w.x0 + tap % g.kernel_w * g.dilation_w;
+        if (iy >= 0 && iy < g.in_h && ix >= 0 && ix < g.in_w) continue;
+        const W* f = filter + col * depth + tap * g.words;
+        int64_t ones = 0;
+        for (int64_t i = 0; i < g.words; ++i) ones += Popc(f[i]);
+        sum -= g.channels - 2 * ones;
+      }
+      out[row * n + col] = static_cast<float>(sum);
+    }
   }
 }
 
@@ -210,10 +288,12 @@ int LaunchXnorMatmul(const void* a, const void* b, float* out, int64_t m,
 template <typename W>
 int LaunchXnorConv2D(const void* x, const void* filter, float* out,
                      const XnorConvGeometry& g, cudaStream_t stream) {
-  const int64_t total = g.batch * g.out_h * g.out_w * g.out_channels;
-  if (total == 0) return 0;
-  const int blocks = GridSize(total, kThreads);
-  XnorConv2DKernel<W><<<blocks, kThreads, 0, stream>>>(
+  const int64_t m = g.batch * g.out_h * g.out_w;
+  if (m * g.out_channels == 0) return 0;
+  const int64_t tiles =
+      (m + kTile - 1) / kTile * ((g.out_channels + kTile - 1) / kTile);
+  const int blocks = GridSize(tiles, 1);
+  XnorConv2DKernel<W><<<blocks, dim3(kTile, kRowStep), 0, stream>>>(
       static_cast<const W*>(x), static_cast<const W*>(filter), out, g);
   return static_cast<int>(cudaGetLastError());
 }
