@@ -206,9 +206,14 @@ __global__ void __launch_bounds__(kThreads)
 // popcount(a) + popcount(b) - 2 popcount(a & b), with the row and column
 // popcounts summed beside the products. Measured on an H200: 12.8x cuBLAS
 // float32 on a [50176 x 4608] x [4608 x 512] product, where the popcount
-// units' ceiling is 5.1x. XnorConv2D stays on the popcount units above:
-// gathering its implicit rows per fragment cost more than the tensor cores
-// saved (0.94x vs 1.06x cuDNN at batch 64, 1.56x vs 3.65x at batch 1).
+// units' ceiling is 5.1x. XnorConv2D stays on the popcount units above.
+// Two tensor-core versions were measured against it on the H200 (all
+// exact) and were slower on most VGG layers: gathering the implicit rows
+// per fragment (28x28x512, cuDNN = 1: 0.94x vs 1.06x at batch 64, 1.56x vs
+// 3.62x at batch 1), and staging 64-row tiles through shared memory (1.00x
+// vs 1.05x at batch 64, 4.08x vs 3.46x at batch 8, 1.76x vs 3.62x at batch
+// 1; 14x14x512: 0.92x vs 1.43x, 2.26x vs 3.61x, 1.01x vs 4.18x): the
+// gather, not the arithmetic, bounds the convolution.
 //
 // The packed operands are read as 32-bit words (both packed alike, so the
 // bit order within a 256-bit step is the same for a and b). A block of 4
