@@ -42,6 +42,8 @@ int LaunchBitpackGpu(int dtype_code, int word_bits, const void* x, void* out,
                      int64_t outer, int64_t depth, void* stream);
 // XnorMatmul: a is [m, words], b is [n, words] (both packed along the depth
 // axis, `depth` real bits); out[i, j] = depth - 2 * popcount(a_i ^ b_j).
+// Runs on the binary tensor cores: on a GPU older than sm_80 it returns
+// cudaErrorInvalidDeviceFunction.
 int LaunchXnorMatmulGpu(int word_bits, const void* a, const void* b,
                         float* out, int64_t m, int64_t n, int64_t words,
                         int64_t depth, void* stream);
