@@ -55,6 +55,11 @@ CHECK = textwrap.dedent("""
     b = np.sign(rng.normal(size=(7, 100))).astype("float32")
     assert (xnor_matmul(bitpack(a), bitpack(b), 100).numpy()
             == a @ b.T).all()
+    # Aligned rows, read in place, in several column chunks.
+    a = np.sign(rng.normal(size=(3, 512))).astype("float32")
+    b = np.sign(rng.normal(size=(300, 512))).astype("float32")
+    assert (xnor_matmul(bitpack(a), bitpack(b), 512).numpy()
+            == a @ b.T).all()
     v = rng.normal(size=1000).astype("float32") * 3
     q = stochastic_round(v, 16, 8, rounding="nearest").numpy()
     assert (q == np.round(v * 256) / 256).all()

@@ -72,7 +72,10 @@ def test_bitpack_half_bfloat16_and_other_axis():
 @pytest.mark.parametrize("word_bits", [32, 64])
 @pytest.mark.parametrize("m,n,depth", [(1, 1, 1), (3, 5, 31), (13, 7, 33),
                                        (70, 65, 100), (37, 129, 130),
-                                       (40, 31, 2085)])
+                                       (40, 31, 2085),
+                                       # b's rows used in place (aligned,
+                                       # whole tiles), several column chunks
+                                       (1, 600, 512), (45, 516, 768)])
 def test_xnor_matmul_equals_sign_arithmetic(word_bits, m, n, depth):
     rng = np.random.default_rng(m * n + depth)
     a, b = ref.values_with_zeros_and_nans(rng, (m, depth)), ref.values_with_zeros_and_nans(rng, (n, depth))

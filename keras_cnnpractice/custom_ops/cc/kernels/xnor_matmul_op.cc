@@ -38,6 +38,11 @@ inline void CopyRowsPadded(const void* src, int64_t rows, int64_t row_bytes,
   }
 }
 
+// Columns of the product per unit of work: with few rows (a Dense layer
+// at batch 1 has one) the columns still spread over the threads.
+constexpr int64_t kColumnChunk = 256;
+static_assert(kColumnChunk % kRowsPerTileB == 0, "chunks of whole tiles");
+
 template <typename W>
 struct XnorMatmulFunctor<CpuDevice, W> {
   void operator()(OpKernelContext* ctx, const W* a, const W* b, float* out,
@@ -45,31 +50,41 @@ struct XnorMatmulFunctor<CpuDevice, W> {
     const int64_t row_bytes = words * sizeof(W);
     const int64_t stride = RoundUp(row_bytes, kRowAlign);
     const int64_t m_pad = RoundUp(m, kRowsPerTileA);
-    const int64_t n_pad = RoundUp(n, kRowsPerTileB);
     Tensor a_buf, b_buf;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
                                            TensorShape({m_pad * stride}),
                                            &a_buf));
-    OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
-                                           TensorShape({n_pad * stride}),
-                                           &b_buf));
     uint8_t* pa = a_buf.flat<uint8_t>().data();
-    const uint8_t* pb = b_buf.flat<uint8_t>().data();
     CopyRowsPadded(a, m, row_bytes, m_pad, stride, pa);
-    CopyRowsPadded(b, n, row_bytes, n_pad, stride,
-                   b_buf.flat<uint8_t>().data());
-    const int64_t blocks = (m + kRowBlock - 1) / kRowBlock;
+    // b's rows are used where they are when they already have the
+    // product's layout (aligned rows, whole tiles), else copied.
+    const uint8_t* pb = reinterpret_cast<const uint8_t*>(b);
+    if (stride != row_bytes || n % kRowsPerTileB != 0) {
+      const int64_t n_pad = RoundUp(n, kRowsPerTileB);
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
+                                             TensorShape({n_pad * stride}),
+                                             &b_buf));
+      CopyRowsPadded(b, n, row_bytes, n_pad, stride,
+                     b_buf.flat<uint8_t>().data());
+      pb = b_buf.flat<uint8_t>().data();
+    }
+    const int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
+    const int64_t units = (m + kRowBlock - 1) / kRowBlock * chunks;
     auto work = [=](int64_t first, int64_t last) {
-      for (int64_t blk = first; blk < last; ++blk) {
-        const int64_t i0 = blk * kRowBlock;
+      for (int64_t u = first; u < last; ++u) {
+        const int64_t i0 = u / chunks * kRowBlock;
+        const int64_t j0 = u % chunks * kColumnChunk;
         const int64_t rows = m - i0 < kRowBlock ? m - i0 : kRowBlock;
-        XnorProductRows(pa + i0 * stride, rows, pb, n, stride, depth,
-                        out + i0 * n, n);
+        const int64_t cols = n - j0 < kColumnChunk ? n - j0 : kColumnChunk;
+        XnorProductRows(pa + i0 * stride, rows, pb + j0 * stride, cols,
+                        stride, depth, out + i0 * n + j0, n);
       }
     };
     using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
     ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-        blocks, Scheduling::Adaptive(kRowBlock * n * (stride / 8) * 2), work);
+        units,
+        Scheduling::Adaptive(kRowBlock * kColumnChunk * (stride / 8) * 2),
+        work);
   }
 };
 
