@@ -10,10 +10,12 @@ import subprocess
 from benchmarks import _common
 
 
-def arguments(description, batches):
-    """The scripts' flags: --batches and --out (the results folder)."""
+def arguments(description, batches=None):
+    """The scripts' flags: --out (the results folder) and, given default
+    `batches`, --batches."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--batches", type=int, nargs="+", default=batches)
+    if batches is not None:
+        parser.add_argument("--batches", type=int, nargs="+", default=batches)
     parser.add_argument("--out", default=str(_common.RESULTS),
                         help="folder for the .json and .md results")
     return parser.parse_args()
@@ -40,6 +42,20 @@ def seconds(fn, budget=0.25, most=200):
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1e3 / repeats
+
+
+def cudnn_seconds(torch, x, oihw):
+    """cuDNN's 3x3 SAME convolution of NHWC `x` by OIHW `oihw`, in the
+    faster of NCHW and channels-last layouts: `(seconds, layout, x as
+    NCHW)`."""
+    nchw = x.permute(0, 3, 1, 2)  # NHWC memory: channels-last already
+    layouts = {"NCHW": (nchw.contiguous(), oihw),
+               "NHWC": (nchw, oihw.contiguous(
+                   memory_format=torch.channels_last))}
+    times = {name: seconds(lambda a=a, k=k: torch.nn.functional.conv2d(
+        a, k, padding=1)) for name, (a, k) in layouts.items()}
+    best = min(times, key=times.get)
+    return times[best], best, layouts["NCHW"][0]
 
 
 def _command_line(args):

@@ -1,8 +1,10 @@
 """Builds a standalone CUDA harness with nvcc (no TensorFlow involved)."""
 
+import ctypes
 import pathlib
 import shutil
 import subprocess
+import types
 
 HERE = pathlib.Path(__file__).resolve().parent
 KERNELS = HERE.parent.parent / "keras_cnnpractice" / "custom_ops" / "cc" / "kernels"
@@ -24,6 +26,22 @@ def build(out_dir, kernel="stochastic_round", archs=("80", "90")):
                     "-x", "cu", str(HERE / f"{kernel}_harness.cu.cc"),
                     "-o", str(out)], check=True)
     return out
+
+
+def load(out_dir, kernel, prefix, signatures):
+    """Builds the harness of `kernel` into out_dir (`build`) and returns its
+    functions, typed for ctypes, as attributes named without `prefix`.
+
+    signatures: {C name: (restype, [argtypes])}.
+    """
+    lib = ctypes.CDLL(str(build(out_dir, kernel=kernel)))
+    fns = {}
+    for name, (restype, argtypes) in signatures.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+        fns[name.removeprefix(prefix)] = fn
+    return types.SimpleNamespace(**fns)
 
 
 def cupy_or_skip():

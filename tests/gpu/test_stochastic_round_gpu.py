@@ -25,13 +25,13 @@ needs_nvcc = pytest.mark.skipif(shutil.which("nvcc") is None,
 def library(tmp_path_factory):
     if shutil.which("nvcc") is None:
         pytest.skip("nvcc not installed")
-    lib = ctypes.CDLL(str(harness.build(tmp_path_factory.mktemp("harness"))))
-    fn = lib.kcp_stochastic_round
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-                   ctypes.c_longlong, ctypes.c_int, ctypes.c_int, ctypes.c_int,
-                   ctypes.c_ulonglong, ctypes.c_ulonglong]
-    return fn
+    return harness.load(
+        tmp_path_factory.mktemp("harness"), "stochastic_round", "kcp_", {
+            "kcp_stochastic_round": (ctypes.c_int, [
+                ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
+                ctypes.c_longlong, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                ctypes.c_ulonglong, ctypes.c_ulonglong]),
+        }).stochastic_round
 
 
 @needs_nvcc

@@ -11,7 +11,6 @@ TensorFlow).
 
 import ctypes
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -48,22 +47,14 @@ def load_library(out_dir):
 
     conv2d takes a last argument, synchronize: 1 waits for the kernels (the
     status then covers their execution), 0 returns after the launches."""
-    lib = ctypes.CDLL(str(harness.build(out_dir, kernel="winograd")))
     ptr, ll = ctypes.c_void_p, ctypes.c_longlong
     geometry = ctypes.POINTER(ctypes.c_int64)
-    signatures = {
+    return harness.load(out_dir, "winograd", "kcp_winograd_", {
         "kcp_winograd_filter_transform": (ctypes.c_int, [ll, ptr, ptr, ll, ll]),
         "kcp_winograd_workspace_floats": (ll, [geometry]),
         "kcp_winograd_conv2d": (ctypes.c_int,
                                 [ptr, ptr, ptr, ptr, geometry, ctypes.c_int]),
-    }
-    fns = {}
-    for name, (restype, argtypes) in signatures.items():
-        fn = getattr(lib, name)
-        fn.restype = restype
-        fn.argtypes = argtypes
-        fns[name.removeprefix("kcp_winograd_")] = fn
-    return types.SimpleNamespace(**fns)
+    })
 
 
 @pytest.fixture(scope="module")

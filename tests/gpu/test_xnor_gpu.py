@@ -11,7 +11,6 @@ by hand on tiny cases.
 
 import ctypes
 import shutil
-import types
 
 import numpy as np
 import pytest
@@ -30,21 +29,16 @@ def load_library(out_dir):
 
     Each takes a last argument, synchronize: 1 waits for the kernel (the
     status then covers its execution), 0 returns after the launch."""
-    lib = ctypes.CDLL(str(harness.build(out_dir, kernel="xnor")))
     ptr, ll, flag = ctypes.c_void_p, ctypes.c_longlong, ctypes.c_int
-    signatures = {
-        "kcp_bitpack": [ctypes.c_int, ctypes.c_int, ptr, ptr, ll, ll, flag],
-        "kcp_xnor_matmul": [ctypes.c_int, ptr, ptr, ptr, ll, ll, ll, ll, flag],
-        "kcp_xnor_conv2d": [ctypes.c_int, ptr, ptr, ptr,
-                            ctypes.POINTER(ctypes.c_int64), flag],
-    }
-    fns = {}
-    for name, argtypes in signatures.items():
-        fn = getattr(lib, name)
-        fn.restype = ctypes.c_int
-        fn.argtypes = argtypes
-        fns[name.removeprefix("kcp_")] = fn
-    return types.SimpleNamespace(**fns)
+    status = ctypes.c_int
+    return harness.load(out_dir, "xnor", "kcp_", {
+        "kcp_bitpack": (status, [ctypes.c_int, ctypes.c_int, ptr, ptr, ll, ll,
+                                 flag]),
+        "kcp_xnor_matmul": (status, [ctypes.c_int, ptr, ptr, ptr, ll, ll, ll,
+                                     ll, flag]),
+        "kcp_xnor_conv2d": (status, [ctypes.c_int, ptr, ptr, ptr,
+                                     ctypes.POINTER(ctypes.c_int64), flag]),
+    })
 
 
 @pytest.fixture(scope="module")

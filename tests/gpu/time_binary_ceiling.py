@@ -62,7 +62,7 @@ THREADS = 256
 
 
 def main():
-    args = gpu_timing.arguments(__doc__.splitlines()[0], [])
+    args = gpu_timing.arguments(__doc__.splitlines()[0])
     import cupy
     import torch
 

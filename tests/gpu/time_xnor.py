@@ -79,12 +79,7 @@ def time_conv(torch, library, batch, size, cin, cout):
     x = torch.randn(batch, size, size, cin, device="cuda")
     f = torch.randn(cout, 3, 3, cin, device="cuda")
     oihw = f.permute(0, 3, 1, 2).contiguous()
-    layouts = [(x.permute(0, 3, 1, 2).contiguous(), oihw),
-               (x.permute(0, 3, 1, 2),
-                oihw.contiguous(memory_format=torch.channels_last))]
-    cudnn = min(gpu_timing.seconds(
-        lambda a=a, k=k: torch.nn.functional.conv2d(a, k, padding=1))
-        for a, k in layouts)
+    cudnn, _, nchw = gpu_timing.cudnn_seconds(torch, x, oihw)
     px, pack_x = packed(torch, library, x.reshape(-1, cin))
     pf, _ = packed(torch, library, f.reshape(-1, cin))
     geometry = (ctypes.c_int64 * 16)(batch, size, size, px.shape[1], cin, 3,
@@ -99,7 +94,7 @@ def time_conv(torch, library, batch, size, cin, cout):
     seconds = gpu_timing.seconds(xnor)
     # Padding taps add 0: the convolution of the signs with zero padding.
     want = torch.nn.functional.conv2d(
-        signs(torch, layouts[0][0]), signs(torch, oihw), padding=1)
+        signs(torch, nchw), signs(torch, oihw), padding=1)
     exact = torch.equal(out, want.round().permute(0, 2, 3, 1))
     return {"cudnn_s": cudnn, "xnor_s": seconds,
             "bitpack_s": gpu_timing.seconds(pack_x), "exact": bool(exact)}
