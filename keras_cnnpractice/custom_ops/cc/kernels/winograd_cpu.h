@@ -44,11 +44,14 @@ namespace keras_cnnpractice {
 namespace winograd {
 
 // ---------------------------------------------------------------------------
-// Lanes: one float, or a vector register of them (8 with AVX, else 4; 16
-// with AVX-512 measured no better: faster on 256-512 channels, slower on
-// 64-128, within this machine's noise in total).
+// Lanes: one float, or a vector register of them: 16 with AVX-512, 8 with
+// AVX, else 4. (16 rather than 8 with AVX-512: on a Zen 4 class EPYC, one
+// core, 3-16 % faster per VGG layer at F(4x4) and F(6x6), transforms and
+// filter packing included; an earlier Zen 3 measurement found no gain.)
 
-#ifdef __AVX__
+#if defined(__AVX512F__)
+typedef float VecF __attribute__((vector_size(64)));
+#elif defined(__AVX__)
 typedef float VecF __attribute__((vector_size(32)));
 #else
 typedef float VecF __attribute__((vector_size(16)));
@@ -88,6 +91,37 @@ inline void ForLanes(int64_t n, Body body) {
 
 // ---------------------------------------------------------------------------
 // Transforms of whole tiles, vectorized over the contiguous channel axis.
+
+// G, the filter transform's matrix: the rule applied to the unit vectors.
+template <int kTile>
+struct FilterMatrix {
+  float g[kTile + 2][3];
+  FilterMatrix() {
+    for (int t = 0; t < 3; ++t) {
+      const float unit[3] = {t == 0 ? 1.0f : 0.0f, t == 1 ? 1.0f : 0.0f,
+                             t == 2 ? 1.0f : 0.0f};
+      float column[kTile + 2];
+      FilterRule<kTile>::Apply(unit, column);
+      for (int i = 0; i < kTile + 2; ++i) g[i][t] = column[i];
+    }
+  }
+};
+
+// r = row i of G g G^T = G h, h[b] = sum_t G[i][t] g[t][b], where tap(t)
+// loads g[t / 3][t % 3]. Both ways of transforming the filter (the
+// transform op and the panels packed from the filter) go through here, so
+// they round alike and give the same products.
+template <int kTile, typename T, typename Tap>
+inline void FilterTransformRow(const FilterMatrix<kTile>& G, int i, Tap tap,
+                               T (&r)[kTile + 2]) {
+  T h[3];
+  for (int b = 0; b < 3; ++b) {
+    h[b] = G.g[i][0] * tap(b);
+    h[b] += G.g[i][1] * tap(3 + b);
+    h[b] += G.g[i][2] * tap(6 + b);
+  }
+  FilterRule<kTile>::Apply(h, r);
+}
 
 // v[xi * xi_stride + c] = (B^T d_c B)[xi] for c < channels, where pixel
 // (i, j) of the alpha x alpha input tile d is the `channels` floats at
@@ -140,6 +174,7 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
                                  int64_t begin, int64_t end) {
   constexpr int a = kTile + 2;
   constexpr int64_t kBlock = 128;
+  const FilterMatrix<kTile> G;
   float taps[9][kBlock], out[a * a][kBlock];
   for (int64_t i0 = begin; i0 < end; i0 += kBlock) {
     const int64_t n = std::min(kBlock, end - i0);
@@ -148,13 +183,11 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
     }
     ForLanes(n, [&](auto lanes, int64_t i) {
       using T = decltype(lanes);
-      T g[3][3], r[a][a];
-      for (int j = 0; j < 9; ++j) {
-        g[j / 3][j % 3] = Lanes<T>::Load(taps[j] + i);
-      }
-      Apply2D<FilterRule<kTile>>(g, r);
-      for (int j = 0; j < a * a; ++j) {
-        Lanes<T>::Store(out[j] + i, r[j / a][j % a]);
+      auto tap = [&](int t) { return Lanes<T>::Load(taps[t] + i); };
+      for (int row = 0; row < a; ++row) {
+        T r[a];
+        FilterTransformRow<kTile>(G, row, tap, r);
+        for (int j = 0; j < a; ++j) Lanes<T>::Store(out[row * a + j] + i, r[j]);
       }
     });
     for (int j = 0; j < a * a; ++j) {
@@ -364,40 +397,48 @@ inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
   }
 }
 
+// taps[(t * pd + p) * nk + k] = filter tap t (of 9) at input channel p0 + p,
+// output channel k0 + k, for p < pd, k < nk (filter [3][3][in][out], taps
+// `plane` floats apart). The taps' rows are a multiple of 4 KiB apart for
+// many shapes: copied once per depth block, so that the transforms below
+// neither make the cache alias them nor read the filter from memory again
+// for each row of the transform.
+inline void CopyTaps(const float* filter, int64_t plane, int64_t cout,
+                     int64_t p0, int64_t pd, int64_t k0, int64_t nk,
+                     float* taps) {
+  for (int t = 0; t < 9; ++t) {
+    for (int64_t p = 0; p < pd; ++p) {
+      std::memcpy(taps + (t * pd + p) * nk,
+                  filter + t * plane + (p0 + p) * cout + k0,
+                  nk * sizeof(float));
+    }
+  }
+}
+
 // The packed panels of U[i][j][p0 : p0 + pd][k0 : k0 + nk] for every
-// j < alpha, computed from the filter ([3][3][in][out], taps `plane`
-// floats apart) rather than read from a transformed filter: row i of
-// G g G^T is G h with h = row i of G g. Those of (i, j) go to
-// pack + j * pack_stride. `taps` holds 9 * nk floats.
+// j < alpha, computed from the filter's taps (copied by CopyTaps) rather
+// than read from a transformed filter (FilterTransformRow). Those of
+// (i, j) go to pack + j * pack_stride.
 template <int kTile>
-void PackFilterPanels(const float* filter, int64_t plane, int64_t cout,
-                      int i, int64_t p0, int64_t pd, int64_t k0, int64_t nk,
-                      float* taps, float* pack, int64_t pack_stride) {
+void PackFilterPanels(const float* taps, int i, int64_t pd, int64_t nk,
+                      float* pack, int64_t pack_stride) {
   constexpr int a = kTile + 2;
+  const FilterMatrix<kTile> G;
   if (nk % kNr != 0) {  // the zero columns of the last panel
     for (int j = 0; j < a; ++j) {
       float* last = pack + j * pack_stride + PanelOffset(pd, 0, nk);
       std::fill(last, last + pd * kNr, 0.0f);
     }
   }
+  const int64_t plane = pd * nk;  // tap t at taps[t * plane]
   for (int64_t p = 0; p < pd; ++p) {
-    // The 9 taps' rows are a multiple of 4 KiB apart for many shapes:
-    // copied first, so the loop below does not make the cache alias them.
-    for (int t = 0; t < 9; ++t) {
-      std::memcpy(taps + t * nk, filter + t * plane + (p0 + p) * cout + k0,
-                  nk * sizeof(float));
-    }
+    const float* tap = taps + p * nk;
     ForLanes(nk, [&](auto lanes, int64_t k) {
       using T = decltype(lanes);
-      T h[3], r[a];
-      for (int b = 0; b < 3; ++b) {
-        const T column[3] = {Lanes<T>::Load(taps + b * nk + k),
-                             Lanes<T>::Load(taps + (3 + b) * nk + k),
-                             Lanes<T>::Load(taps + (6 + b) * nk + k)};
-        FilterRule<kTile>::Apply(column, r);
-        h[b] = r[i];
-      }
-      FilterRule<kTile>::Apply(h, r);
+      T r[a];
+      FilterTransformRow<kTile>(
+          G, i, [&](int t) { return Lanes<T>::Load(tap + t * plane + k); },
+          r);
       for (int j = 0; j < a; ++j) {
         Lanes<T>::Store(pack + j * pack_stride + PanelOffset(pd, p, k), r[j]);
       }
@@ -469,7 +510,7 @@ inline int64_t GroupFloats(const WinogradGeometry& g, const Plan& p) {
 inline int64_t UnitFloats(const WinogradGeometry& g, const Plan& p) {
   const int64_t a = g.tile + 2;
   return a * a * p.row_tiles * p.k_chunk + a * PackFloats(p.k_chunk) +
-         10 * p.k_chunk;
+         (9 * kKc + 1) * p.k_chunk;
 }
 
 // Image, first output row and first output column of tile t.
@@ -523,8 +564,8 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
   const int64_t pack_floats = PackFloats(kw);
   float* m = scratch;                     // [alpha^2][row_tiles][k_chunk]
   float* pack = m + a * a * rt * kw;      // alpha blocks of packed panels
-  float* taps = pack + a * pack_floats;   // 9 filter rows
-  float* discard = taps + 9 * kw;         // where cropped outputs go
+  float* taps = pack + a * pack_floats;   // 9 x kKc x k_chunk filter taps
+  float* discard = taps + 9 * kKc * kw;   // where cropped outputs go
   const float* vt = v + (first - group_first) * cin;
   auto tiles_of = [&](int64_t xi) { return vt + xi * p.group_tiles * cin; };
   if (u != nullptr) {
@@ -533,11 +574,11 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
            m + xi * rt * kw, kw, count, nk, cin, pack);
     }
   } else {
-    for (int i = 0; i < a; ++i) {
-      for (int64_t p0 = 0; p0 < cin; p0 += kKc) {
-        const int64_t pd = std::min(kKc, cin - p0);
-        PackFilterPanels<kTile>(filter, cin * cout, cout, i, p0, pd, k0, nk,
-                                taps, pack, pack_floats);
+    for (int64_t p0 = 0; p0 < cin; p0 += kKc) {
+      const int64_t pd = std::min(kKc, cin - p0);
+      CopyTaps(filter, cin * cout, cout, p0, pd, k0, nk, taps);
+      for (int i = 0; i < a; ++i) {
+        PackFilterPanels<kTile>(taps, i, pd, nk, pack, pack_floats);
         for (int j = 0; j < a; ++j) {
           GemmPacked(tiles_of(i * a + j) + p0, cin, pack + j * pack_floats,
                      pd, m + (i * a + j) * rt * kw, kw, count, nk, p0 > 0);
