@@ -50,6 +50,15 @@ CHECK = textwrap.dedent("""
     for tile in (2, 4, 6):
         got = winograd_conv2d(x, w, tile=tile).numpy()
         assert np.abs(got - want).max() <= 1e-4 * scale, tile
+    # Channels enough for the blocked path (the above is fused).
+    xb = rng.normal(size=(1, 6, 10, 512)).astype("float32")
+    wb = rng.normal(size=(3, 3, 512, 300)).astype("float32")
+    want_b = tf.nn.conv2d(xb.astype("float64"), wb.astype("float64"), 1,
+                          "SAME").numpy()
+    for tile in (2, 4, 6):
+        got = winograd_conv2d(xb, wb, tile=tile).numpy()
+        assert (np.abs(got - want_b).max()
+                <= 1e-4 * np.abs(want_b).max()), tile
     assert np.abs(im2col_conv2d(x, w).numpy() - want).max() <= 1e-5 * scale
     a = np.sign(rng.normal(size=(9, 100))).astype("float32")
     b = np.sign(rng.normal(size=(7, 100))).astype("float32")

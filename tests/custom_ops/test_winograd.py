@@ -18,7 +18,7 @@ from keras_cnnpractice.custom_ops import winograd
 from tests import numpy_reference as ref
 
 # Largest error allowed, relative to max |exact result|. Measured on the
-# cases below (float32 inputs in [-1, 1], up to 512 channels): at most
+# cases below (float32 inputs in [-1, 1], up to 1024 channels): at most
 # 4e-7 for tile 2, 9e-6 for tile 4 and 1.1e-5 for tile 6, forward and input
 # gradient (tf.nn.conv2d itself: 5e-7).
 TOLERANCE = {2: 2e-6, 4: 3e-5, 6: 5e-5}
@@ -51,9 +51,13 @@ def test_transform_matrices_compute_a_correlation(tile):
 
 def _forward_cases():
     """(shape, tile, padding): seeded random shapes, odd and even sizes
-    including 1..3, batch 1..8, channels 1..64; then shapes that split the
-    work into several groups, row blocks and output-channel chunks. VALID
-    only where the input has 3x3 pixels (smaller is rejected, below)."""
+    including 1..3, batch 1..8, channels 1..64; then shapes for both CPU
+    paths of winograd_cpu.h: the fused one (packed transformed filter up
+    to 8 MiB: all the random shapes, the 96- and 512-channel ones below)
+    and the blocked one (the last three at tiles 4 and 6, the last at
+    tile 2), in several groups (1024 channels at tile 4), row blocks and
+    output-channel chunks. VALID only where the input has 3x3 pixels
+    (smaller is rejected, below)."""
     rng = np.random.default_rng(42)
     shapes = []
     for i in range(8):
@@ -63,7 +67,9 @@ def _forward_cases():
             h, w = i + 1, 3 - i  # 1x3, 2x2, 3x1
         cin, cout = (int(v) for v in rng.integers(1, 65, 2))
         shapes.append((batch, h, w, cin, cout))
-    shapes += [(2, 30, 31, 96, 70), (3, 40, 40, 512, 8), (1, 9, 64, 7, 600)]
+    shapes += [(2, 30, 31, 96, 70), (3, 40, 40, 512, 8), (1, 9, 64, 7, 600),
+               (2, 36, 30, 512, 130), (2, 36, 30, 1024, 64),
+               (1, 6, 10, 512, 300)]
     return [(shape, tile, padding) for shape in shapes for tile in TILES
             for padding in ("SAME", "valid")
             if padding == "SAME" or min(shape[1:3]) >= 3]

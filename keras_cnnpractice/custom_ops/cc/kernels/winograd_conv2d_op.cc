@@ -131,6 +131,10 @@ struct WinogradConv2DFunctor<CpuDevice> {
       return;
     }
     auto* workers = Workers(ctx);
+    if (winograd::Fused(g)) {
+      ConvolveFused(ctx, workers, x, filter, u, out, g);
+      return;
+    }
     const winograd::Plan p = winograd::MakePlan(g, workers->NumThreads());
     const int64_t group_floats = winograd::GroupFloats(g, p);
     const int64_t unit_floats = winograd::UnitFloats(g, p);
@@ -153,8 +157,9 @@ struct WinogradConv2DFunctor<CpuDevice> {
           size, Scheduling::Adaptive(a2 * g.in_channels * 8),
           [=, &g, &p](int64_t first, int64_t last) {
             WithTile(g.tile, [&](auto m) {
-              winograd::TransformInputTiles<m>(x, g, p, group, group + first,
-                                               group + last, zeros, v);
+              winograd::TransformInputTiles<m>(x, g, p.group_tiles, group,
+                                               group + first, group + last,
+                                               zeros, v);
             });
           });
       const int64_t row_blocks = winograd::CeilDiv(size, p.row_tiles);
@@ -174,6 +179,53 @@ struct WinogradConv2DFunctor<CpuDevice> {
             });
           });
     }
+  }
+
+ private:
+  // The fused convolution (winograd_cpu.h): U packed once by all workers,
+  // then units of kFusedRowTiles tiles each.
+  static void ConvolveFused(OpKernelContext* ctx,
+                            ::tensorflow::thread::ThreadPool* workers,
+                            const float* x, const float* filter,
+                            const float* u, float* out,
+                            const WinogradGeometry& g) {
+    const int64_t packed_floats = winograd::PackedFilterFloats(g);
+    const int64_t unit_floats = winograd::FusedUnitFloats(g);
+    Tensor scratch;
+    OP_REQUIRES_OK(
+        ctx, ctx->allocate_temp(
+                 ::tensorflow::DT_FLOAT,
+                 TensorShape({packed_floats + g.in_channels +
+                              (workers->NumThreads() + 1) * unit_floats}),
+                 &scratch));
+    float* packed = scratch.flat<float>().data();
+    float* zeros = packed + packed_floats;
+    float* units = zeros + g.in_channels;
+    std::fill(zeros, zeros + g.in_channels, 0.0f);
+    workers->ParallelForWithWorkerId(
+        (g.tile + 2) * winograd::DepthBlocks(g), Scheduling::Fixed(1),
+        [=, &g](int64_t first, int64_t last, int worker) {
+          WithTile(g.tile, [&](auto m) {
+            winograd::PackFilterBlocks<m>(u, filter, g, first, last,
+                                          units + worker * unit_floats,
+                                          packed);
+          });
+        });
+    const int64_t tiles = winograd::Tiles(g);
+    workers->ParallelForWithWorkerId(
+        winograd::CeilDiv(tiles, winograd::kFusedRowTiles),
+        Scheduling::Fixed(1),
+        [=, &g](int64_t first, int64_t last, int worker) {
+          WithTile(g.tile, [&](auto m) {
+            for (int64_t unit = first; unit < last; ++unit) {
+              const int64_t t0 = unit * winograd::kFusedRowTiles;
+              winograd::ConvolveTiles<m>(
+                  x, packed, out, g, t0,
+                  std::min(winograd::kFusedRowTiles, tiles - t0), zeros,
+                  units + worker * unit_floats);
+            }
+          });
+        });
   }
 };
 

@@ -1,25 +1,30 @@
 // CPU arithmetic of the Winograd ops (see winograd.h for the algorithm and
 // the layouts): the transforms of Lavin & Gray (2016) for F(2x2, 3x3),
 // F(4x4, 3x3) and F(6x6, 3x3), vectorized over channels, the matrix product
-// of the transform domain, and the blocked convolution built from them.
+// of the transform domain, and the convolutions built from them.
 //
-// Vector code: the transforms use GCC/Clang vector types, one AVX register
-// of 8 floats where the build targets AVX (the avx2 and avx512 levels of
-// setup.py), one SSE register of 4 on the generic build. The matrix product
-// has an AVX-512 micro-kernel (6 rows x 32 columns, 12 zmm accumulators) in
-// the avx512 build, an AVX2 + FMA one (6 x 16, 12 ymm) in the avx2 build,
-// and the same in portable C++ otherwise. On a CPU with full-width 512-bit
-// FMA units the AVX-512 kernel does twice the AVX2 one's work per
-// instruction (benchmarks/conv_algorithms.py runs both levels).
+// Vector code: the transforms use GCC/Clang vector types (Lanes below): 16
+// floats in the avx512 build of setup.py, 8 in the avx2 build, 4 in the
+// generic one. The matrix product has an AVX-512 micro-kernel (6 rows x 32
+// columns, 12 zmm accumulators) in the avx512 build, an AVX2 + FMA one
+// (6 x 16, 12 ymm) in the avx2 build, and the same in portable C++
+// otherwise. On a CPU with full-width 512-bit FMA units the AVX-512 kernel
+// does twice the AVX2 one's work per instruction
+// (benchmarks/conv_algorithms.py runs both levels).
 //
 // The product has its own micro-kernel rather than packed_gemm.h's
 // GemmPackedB because its operands differ: the transformed tiles are
 // already row-contiguous (no packing of A needed), at batch 1 there are few
 // of them, and the transformed filter's panels can be computed from the
-// filter as they are packed. Timed on this machine (Zen 3, one core) on
+// filter as they are packed. Timed on an earlier build machine (one core) on
 // transform-domain shapes (rows x depth x columns 132x512x112, 162x128x64,
 // 18x512x256, 180x64x64), Gemm ran at 78, 85, 54 and 82 GFLOP/s, PackB +
 // GemmPackedB at 64, 62, 29 and 61.
+//
+// Two ways through a convolution: blocked (stage by stage over large
+// groups of tiles, for layers with many channels) and fused (a few tiles at
+// a time through all steps, for layers whose transformed filter is small);
+// see the comments at each.
 //
 // Free of TensorFlow includes so the arithmetic can be read, and timed, on
 // its own; the op kernels (winograd_conv2d_op.cc) add the threads.
@@ -47,7 +52,8 @@ namespace winograd {
 // Lanes: one float, or a vector register of them: 16 with AVX-512, 8 with
 // AVX, else 4. (16 rather than 8 with AVX-512: on a Zen 4 class EPYC, one
 // core, 3-16 % faster per VGG layer at F(4x4) and F(6x6), transforms and
-// filter packing included; an earlier Zen 3 measurement found no gain.)
+// filter packing included; an earlier measurement, before the filter's taps
+// were copied once per depth block, found no gain.)
 
 #if defined(__AVX512F__)
 typedef float VecF __attribute__((vector_size(64)));
@@ -460,8 +466,9 @@ void PackFilterPanels(const float* taps, int i, int64_t pd, int64_t nk,
 // workers need more units. Without a cached transformed filter, each unit
 // computes the panels of U it needs from the filter as it packs them: U
 // (4x the filter for F(4x4)) is then never written to memory. That costs
-// about 5 multiply-adds per element of U per row block, against the row
-// block's 6 to 96 in the product.
+// 3 to 4 operations per element of U per row block (FilterTransformRow),
+// against the row block's 6 to 96 multiply-adds in the product. Layers
+// with a small U take the fused convolution at the end of this file.
 
 struct Plan {
   int64_t group_tiles;  // tiles per group (stage 1)
@@ -522,12 +529,13 @@ inline void LocateTile(const WinogradGeometry& g, int64_t t, int64_t* n,
 }
 
 // Stage 1: v[xi][t - group_first][c] for tiles t in [first, last) of the
-// group starting at tile `group_first`; `zeros` holds in_channels zeros,
-// read for the pixels outside the image.
+// group starting at tile `group_first`, `group_tiles` tiles per xi;
+// `zeros` holds in_channels zeros, read for the pixels outside the image.
 template <int kTile>
 void TransformInputTiles(const float* x, const WinogradGeometry& g,
-                         const Plan& p, int64_t group_first, int64_t first,
-                         int64_t last, const float* zeros, float* v) {
+                         int64_t group_tiles, int64_t group_first,
+                         int64_t first, int64_t last, const float* zeros,
+                         float* v) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels;
   const float* rows[a * a];
@@ -544,7 +552,33 @@ void TransformInputTiles(const float* x, const WinogradGeometry& g,
       }
     }
     InputTransformTile<kTile>(rows, cin, v + (t - group_first) * cin,
-                              p.group_tiles * cin);
+                              group_tiles * cin);
+  }
+}
+
+// Output channels [k0, k0 + nk) of tiles [first, first + count) from
+// their products m[xi * xi_stride + t * tile_stride + k]; the pixels past
+// the output's edge go to `discard` (nk floats).
+template <int kTile>
+void TransformOutputTiles(const float* m, int64_t tile_stride,
+                          int64_t xi_stride, const WinogradGeometry& g,
+                          int64_t first, int64_t count, int64_t k0,
+                          int64_t nk, float* discard, float* out) {
+  const int64_t cout = g.out_channels;
+  float* pixels[kTile * kTile];
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t n, y0, x0;
+    LocateTile(g, first + t, &n, &y0, &x0);
+    for (int i = 0; i < kTile; ++i) {
+      for (int j = 0; j < kTile; ++j) {
+        const int64_t y = y0 + i, xx = x0 + j;
+        pixels[i * kTile + j] =
+            y < g.out_h && xx < g.out_w
+                ? out + ((n * g.out_h + y) * g.out_w + xx) * cout + k0
+                : discard;
+      }
+    }
+    OutputTransformTile<kTile>(m + t * tile_stride, xi_stride, nk, pixels);
   }
 }
 
@@ -586,21 +620,97 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
       }
     }
   }
-  float* pixels[kTile * kTile];
-  for (int64_t t = 0; t < count; ++t) {
-    int64_t n, y0, x0;
-    LocateTile(g, first + t, &n, &y0, &x0);
-    for (int i = 0; i < kTile; ++i) {
-      for (int j = 0; j < kTile; ++j) {
-        const int64_t y = y0 + i, xx = x0 + j;
-        pixels[i * kTile + j] =
-            y < g.out_h && xx < g.out_w
-                ? out + ((n * g.out_h + y) * g.out_w + xx) * cout + k0
-                : discard;
+  TransformOutputTiles<kTile>(m, kw, rt * kw, g, first, count, k0, nk,
+                              discard, out);
+}
+
+// ---------------------------------------------------------------------------
+// The fused convolution, for layers whose transformed filter is small (few
+// channels, as in VGG's first layers, where the blocked one spends its time
+// moving transformed tiles through memory): U is packed once, shared by the
+// workers, and each unit takes kFusedRowTiles tiles through the three steps
+// (input transform, products, output transform) in scratch of its own that
+// stays in its core's cache.
+
+constexpr int64_t kFusedRowTiles = 12;
+constexpr int64_t kFusedFilterFloats = 1 << 21;  // packed U up to 8 MiB
+
+inline int64_t DepthBlocks(const WinogradGeometry& g) {
+  return CeilDiv(g.in_channels, kKc);
+}
+
+// Floats of U packed for the fused convolution: a block of panels per
+// (xi, depth block), PackFloats(out_channels) floats each.
+inline int64_t PackedFilterFloats(const WinogradGeometry& g) {
+  const int64_t a = g.tile + 2;
+  return a * a * DepthBlocks(g) * PackFloats(g.out_channels);
+}
+
+inline bool Fused(const WinogradGeometry& g) {
+  return PackedFilterFloats(g) <= kFusedFilterFloats;
+}
+
+// Scratch floats one worker needs for the fused convolution (packing the
+// filter, then convolving tiles).
+inline int64_t FusedUnitFloats(const WinogradGeometry& g) {
+  const int64_t a = g.tile + 2;
+  return std::max(a * a * kFusedRowTiles * (g.in_channels + g.out_channels) +
+                      g.out_channels,
+                  9 * kKc * g.out_channels);
+}
+
+// Packs the blocks of U for items [first, last), item = i * DepthBlocks(g)
+// + d covering (i * alpha + j, d) for every j: from the transformed filter
+// u [alpha^2][in][out] or, where u is null, from `filter` [3][3][in][out]
+// through `taps` (9 * kKc * out floats).
+template <int kTile>
+void PackFilterBlocks(const float* u, const float* filter,
+                      const WinogradGeometry& g, int64_t first, int64_t last,
+                      float* taps, float* packed) {
+  constexpr int a = kTile + 2;
+  const int64_t cin = g.in_channels, cout = g.out_channels;
+  const int64_t blocks = DepthBlocks(g), block_floats = PackFloats(cout);
+  for (int64_t item = first; item < last; ++item) {
+    const int i = static_cast<int>(item / blocks);
+    const int64_t d = item % blocks, p0 = d * kKc;
+    const int64_t pd = std::min(kKc, cin - p0);
+    float* dst = packed + (i * a * blocks + d) * block_floats;
+    if (u != nullptr) {
+      for (int j = 0; j < a; ++j) {
+        PackPanels(u + ((i * a + j) * cin + p0) * cout, cout, pd, cout,
+                   dst + j * blocks * block_floats);
       }
+    } else {
+      CopyTaps(filter, cin * cout, cout, p0, pd, 0, cout, taps);
+      PackFilterPanels<kTile>(taps, i, pd, cout, dst, blocks * block_floats);
     }
-    OutputTransformTile<kTile>(m + t * kw, rt * kw, nk, pixels);
   }
+}
+
+// Convolves tiles [first, first + count), count <= kFusedRowTiles, with
+// the packed U; `zeros` holds in_channels zeros, `scratch` FusedUnitFloats.
+template <int kTile>
+void ConvolveTiles(const float* x, const float* packed, float* out,
+                   const WinogradGeometry& g, int64_t first, int64_t count,
+                   const float* zeros, float* scratch) {
+  constexpr int a = kTile + 2;
+  constexpr int64_t rt = kFusedRowTiles;
+  const int64_t cin = g.in_channels, cout = g.out_channels;
+  const int64_t blocks = DepthBlocks(g), block_floats = PackFloats(cout);
+  float* v = scratch;               // [alpha^2][rt][in]
+  float* m = v + a * a * rt * cin;  // [alpha^2][rt][out]
+  float* discard = m + a * a * rt * cout;
+  TransformInputTiles<kTile>(x, g, rt, first, first, first + count, zeros, v);
+  for (int xi = 0; xi < a * a; ++xi) {
+    for (int64_t d = 0; d < blocks; ++d) {
+      GemmPacked(v + xi * rt * cin + d * kKc, cin,
+                 packed + (xi * blocks + d) * block_floats,
+                 std::min(kKc, cin - d * kKc), m + xi * rt * cout, cout,
+                 count, cout, d > 0);
+    }
+  }
+  TransformOutputTiles<kTile>(m, cout, rt * cout, g, first, count, 0, cout,
+                              discard, out);
 }
 
 }  // namespace winograd
