@@ -216,9 +216,17 @@ constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
 #endif
 constexpr int64_t kKc = 64;    // depth block
 
-// Floats of the packed panels of a depth block of `cols` columns.
+// One cache line of floats, added to the strides between the planes that
+// one loop reads or writes together (the taps of a filter, the packed
+// blocks of U): without it those strides are multiples of 4 KiB for most
+// channel counts, all the planes fall in one set of the L1 cache and evict
+// each other (packing the filter of a 512 -> 512 layer ran 1.7x slower).
+constexpr int64_t kLineFloats = 16;
+
+// Floats of the packed panels of a depth block of `cols` columns, and the
+// line that keeps consecutive blocks in different cache sets.
 inline int64_t PackFloats(int64_t cols) {
-  return kKc * (cols + kNr - 1) / kNr * kNr;
+  return kKc * (cols + kNr - 1) / kNr * kNr + kLineFloats;
 }
 
 // c[R x kNr] (+)= a[R x depth] * panel[depth x kNr]; `cols` <= kNr of the
@@ -403,18 +411,23 @@ inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
   }
 }
 
-// taps[(t * pd + p) * nk + k] = filter tap t (of 9) at input channel p0 + p,
-// output channel k0 + k, for p < pd, k < nk (filter [3][3][in][out], taps
-// `plane` floats apart). The taps' rows are a multiple of 4 KiB apart for
-// many shapes: copied once per depth block, so that the transforms below
-// neither make the cache alias them nor read the filter from memory again
-// for each row of the transform.
+// Floats between the taps' planes in CopyTaps's copy (pd x nk each).
+inline int64_t TapsPlane(int64_t pd, int64_t nk) {
+  return pd * nk + kLineFloats;
+}
+
+// taps[t * TapsPlane(pd, nk) + p * nk + k] = filter tap t (of 9) at input
+// channel p0 + p, output channel k0 + k, for p < pd, k < nk (filter
+// [3][3][in][out], taps `plane` floats apart). The filter's planes are a
+// multiple of 4 KiB apart for many shapes: copied once per depth block, so
+// that the transforms below neither make the cache alias them nor read the
+// filter from memory again for each row of the transform.
 inline void CopyTaps(const float* filter, int64_t plane, int64_t cout,
                      int64_t p0, int64_t pd, int64_t k0, int64_t nk,
                      float* taps) {
   for (int t = 0; t < 9; ++t) {
     for (int64_t p = 0; p < pd; ++p) {
-      std::memcpy(taps + (t * pd + p) * nk,
+      std::memcpy(taps + t * TapsPlane(pd, nk) + p * nk,
                   filter + t * plane + (p0 + p) * cout + k0,
                   nk * sizeof(float));
     }
@@ -436,7 +449,7 @@ void PackFilterPanels(const float* taps, int i, int64_t pd, int64_t nk,
       std::fill(last, last + pd * kNr, 0.0f);
     }
   }
-  const int64_t plane = pd * nk;  // tap t at taps[t * plane]
+  const int64_t plane = TapsPlane(pd, nk);  // tap t at taps[t * plane]
   for (int64_t p = 0; p < pd; ++p) {
     const float* tap = taps + p * nk;
     ForLanes(nk, [&](auto lanes, int64_t k) {
@@ -517,7 +530,7 @@ inline int64_t GroupFloats(const WinogradGeometry& g, const Plan& p) {
 inline int64_t UnitFloats(const WinogradGeometry& g, const Plan& p) {
   const int64_t a = g.tile + 2;
   return a * a * p.row_tiles * p.k_chunk + a * PackFloats(p.k_chunk) +
-         (9 * kKc + 1) * p.k_chunk;
+         9 * TapsPlane(kKc, p.k_chunk) + p.k_chunk;
 }
 
 // Image, first output row and first output column of tile t.
@@ -598,8 +611,8 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
   const int64_t pack_floats = PackFloats(kw);
   float* m = scratch;                     // [alpha^2][row_tiles][k_chunk]
   float* pack = m + a * a * rt * kw;      // alpha blocks of packed panels
-  float* taps = pack + a * pack_floats;   // 9 x kKc x k_chunk filter taps
-  float* discard = taps + 9 * kKc * kw;   // where cropped outputs go
+  float* taps = pack + a * pack_floats;   // 9 planes of kKc x k_chunk taps
+  float* discard = taps + 9 * TapsPlane(kKc, kw);  // cropped outputs
   const float* vt = v + (first - group_first) * cin;
   auto tiles_of = [&](int64_t xi) { return vt + xi * p.group_tiles * cin; };
   if (u != nullptr) {
@@ -656,13 +669,13 @@ inline int64_t FusedUnitFloats(const WinogradGeometry& g) {
   const int64_t a = g.tile + 2;
   return std::max(a * a * kFusedRowTiles * (g.in_channels + g.out_channels) +
                       g.out_channels,
-                  9 * kKc * g.out_channels);
+                  9 * TapsPlane(kKc, g.out_channels));
 }
 
 // Packs the blocks of U for items [first, last), item = i * DepthBlocks(g)
 // + d covering (i * alpha + j, d) for every j: from the transformed filter
 // u [alpha^2][in][out] or, where u is null, from `filter` [3][3][in][out]
-// through `taps` (9 * kKc * out floats).
+// through `taps` (9 * TapsPlane(kKc, out) floats).
 template <int kTile>
 void PackFilterBlocks(const float* u, const float* filter,
                       const WinogradGeometry& g, int64_t first, int64_t last,
