@@ -7,9 +7,10 @@
 //   input:    dx        += col2im(dy[block] * W^T)     ([rows, O] x [O, K])
 //   filter:   dW         = sum over blocks of cols(x)[block]^T * dy[block]
 //
-// W (or W^T) is packed once per call and shared by the workers. The filter
-// gradient accumulates into one [K, O] buffer per worker thread (the size
-// of the filter each), summed at the end. The input gradient's blocks are
+// W (or W^T) is packed once per call, by all the workers, and shared; the
+// GEMM reads the column rows (A) in place. The filter gradient accumulates
+// into one [K, O] buffer per worker thread (the size of the filter each),
+// summed at the end. The input gradient's blocks are
 // whole output rows of one image, run in two phases (even, then odd blocks)
 // so that no two concurrent blocks add onto the same input.
 #include <cstdint>
@@ -43,6 +44,7 @@ using gemm::GemmPackedB;
 using gemm::kPackedABlockSize;
 using gemm::PackB;
 using gemm::PackedBSize;
+using ThreadPool = ::tensorflow::thread::ThreadPool;
 
 namespace {
 
@@ -61,6 +63,29 @@ void SizesInput(OpKernelContext* ctx, int index, const char* what,
                   " must be a vector of 4 sizes. Received shape: ",
                   sizes.shape().DebugString())));
   OP_REQUIRES_OK(ctx, ::tensorflow::tensor::MakeShape(sizes, shape));
+}
+
+// The k x n matrix B (element (p, j) at b[p * b_rs + j * b_cs]) packed
+// whole for GemmPackedB into `packed`, a temporary, its depth blocks shared
+// among the workers (a single thread took 1.5 ms on a 3x3x512x512 filter).
+// Where the temporary cannot be had, the context's status says so.
+const float* PackInParallel(OpKernelContext* ctx, ThreadPool* workers,
+                            const float* b, int64_t b_rs, int64_t b_cs,
+                            int64_t k, int64_t n, Tensor* packed) {
+  const ::absl::Status status = ctx->allocate_temp(
+      ::tensorflow::DT_FLOAT, TensorShape({PackedBSize(k, n)}), packed);
+  if (!status.ok()) {
+    ctx->SetStatus(status);
+    return nullptr;
+  }
+  float* out = packed->flat<float>().data();
+  workers->ParallelFor(gemm::DepthBlocks(k), Scheduling::Fixed(1),
+                       [=](int64_t first, int64_t last) {
+                         for (int64_t block = first; block < last; ++block) {
+                           gemm::PackBBlock(b, b_rs, b_cs, k, n, block, out);
+                         }
+                       });
+  return out;
 }
 
 }  // namespace
@@ -192,16 +217,17 @@ class Im2colConv2DOp : public OpKernel {
     const int64_t rows = BlockRows(g, args_.block_bytes(),
                                    workers->NumThreads());
     const bool direct = g.InputIsColumns();
-    std::vector<float> w(PackedBSize(depth, g.out_c));
-    PackB(filter.flat<float>().data(), g.out_c, 1, depth, g.out_c, w.data());
-    WorkerBuffers scratch(workers->NumThreads(),
-                          kPackedABlockSize + (direct ? 0 : rows * depth),
+    Tensor packed;
+    const float* w = PackInParallel(ctx, workers, filter.flat<float>().data(),
+                                    g.out_c, 1, depth, g.out_c, &packed);
+    if (!ctx->status().ok()) return;
+    // Per worker: its block's column rows (the GEMM reads A in place).
+    WorkerBuffers scratch(workers->NumThreads(), direct ? 0 : rows * depth,
                           /*zeroed=*/false);
     workers->ParallelForWithWorkerId(
         (pixels + rows - 1) / rows, Scheduling::Fixed(1),
         [&](int64_t first, int64_t last, int id) {
-          float* packed_a = scratch.Get(id);
-          float* cols = packed_a + kPackedABlockSize;
+          float* cols = scratch.Get(id);
           for (int64_t blk = first; blk < last; ++blk) {
             const int64_t p0 = blk * rows, n = std::min(rows, pixels - p0);
             const float* block = input + p0 * depth;
@@ -209,9 +235,9 @@ class Im2colConv2DOp : public OpKernel {
               Im2colRows(input, g, p0, n, cols);
               block = cols;
             }
-            GemmPackedB(n, g.out_c, depth, block, depth, 1, w.data(),
+            GemmPackedB(n, g.out_c, depth, block, depth, 1, w,
                         y + p0 * g.out_c, g.out_c, /*accumulate=*/false,
-                        packed_a);
+                        /*a_scratch=*/nullptr);
           }
         });
   }
@@ -244,22 +270,23 @@ class Im2colConv2DBackpropInputOp : public OpKernel {
     auto* workers = Workers(ctx);
     const int64_t depth = g.Depth();
     // W^T: element (o, k) of the [O, K] matrix is W[k, o].
-    std::vector<float> wt(PackedBSize(g.out_c, depth));
-    PackB(filter.flat<float>().data(), 1, g.out_c, g.out_c, depth, wt.data());
+    Tensor packed;
+    const float* wt = PackInParallel(ctx, workers,
+                                     filter.flat<float>().data(), 1, g.out_c,
+                                     g.out_c, depth, &packed);
+    if (!ctx->status().ok()) return;
     if (g.InputIsColumns()) {  // each pixel's column row is its input row
       const int64_t pixels = g.Pixels();
       const int64_t rows = BlockRows(g, args_.block_bytes(),
                                      workers->NumThreads());
-      WorkerBuffers scratch(workers->NumThreads(), kPackedABlockSize,
-                            /*zeroed=*/false);
-      workers->ParallelForWithWorkerId(
+      workers->ParallelFor(
           (pixels + rows - 1) / rows, Scheduling::Fixed(1),
-          [&](int64_t first, int64_t last, int id) {
+          [&](int64_t first, int64_t last) {
             for (int64_t blk = first; blk < last; ++blk) {
               const int64_t p0 = blk * rows, n = std::min(rows, pixels - p0);
               GemmPackedB(n, depth, g.out_c, grad + p0 * g.out_c, g.out_c, 1,
-                          wt.data(), dx + p0 * depth, depth,
-                          /*accumulate=*/false, scratch.Get(id));
+                          wt, dx + p0 * depth, depth, /*accumulate=*/false,
+                          /*a_scratch=*/nullptr);
             }
           });
       return;
@@ -267,24 +294,22 @@ class Im2colConv2DBackpropInputOp : public OpKernel {
     const int64_t k = Col2imBlockRows(g, args_.block_bytes(),
                                       workers->NumThreads());
     const int64_t per_image = (g.out_h + k - 1) / k;
-    WorkerBuffers scratch(workers->NumThreads(),
-                          kPackedABlockSize + k * g.out_w * depth,
+    WorkerBuffers scratch(workers->NumThreads(), k * g.out_w * depth,
                           /*zeroed=*/false);
     for (int64_t phase = 0; phase < 2; ++phase) {
       const int64_t count = (per_image + 1 - phase) / 2;  // blocks per image
       workers->ParallelForWithWorkerId(
           g.batch * count, Scheduling::Fixed(1),
           [&](int64_t first, int64_t last, int id) {
-            float* packed_a = scratch.Get(id);
-            float* cols = packed_a + kPackedABlockSize;
+            float* cols = scratch.Get(id);
             for (int64_t i = first; i < last; ++i) {
               const int64_t image = i / count;
               const int64_t oh0 = (phase + 2 * (i % count)) * k;
               const int64_t n = std::min(k, g.out_h - oh0) * g.out_w;
               const int64_t p0 = (image * g.out_h + oh0) * g.out_w;
               GemmPackedB(n, depth, g.out_c, grad + p0 * g.out_c, g.out_c, 1,
-                          wt.data(), cols, depth, /*accumulate=*/false,
-                          packed_a);
+                          wt, cols, depth, /*accumulate=*/false,
+                          /*a_scratch=*/nullptr);
               Col2imRows(cols, g, p0, n, dx);
             }
           });
@@ -319,8 +344,8 @@ class Im2colConv2DBackpropFilterOp : public OpKernel {
     const int64_t rows = BlockRows(g, args_.block_bytes(),
                                    workers->NumThreads());
     const bool direct = g.InputIsColumns();
-    // Per worker: the packed A block, the block's dy packed as B, and its
-    // column rows.
+    // Per worker: the block of A copied row-major, the block's dy packed as
+    // B, and its column rows.
     const int64_t packed_dy = PackedBSize(rows, g.out_c);
     WorkerBuffers scratch(
         workers->NumThreads(),

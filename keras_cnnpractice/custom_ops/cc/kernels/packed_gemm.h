@@ -1,18 +1,19 @@
-// Single-threaded float GEMM in the BLIS style (Van Zee & van de Geijn,
-// "BLIS: A Framework for Rapidly Instantiating BLAS Functionality", 2015):
-// B is packed into panels of kNR columns, blocks of A into panels of kMR
-// rows, and a kMR x kNR register-tile micro-kernel multiplies a panel pair
-// over kKC-long slices of the inner dimension. Written with GCC vector
-// extensions, so the compiler emits FMA on the -march it is given (AVX2:
-// 8-float vectors, a 6x16 tile in 12 ymm accumulators; AVX-512: 16-float
-// vectors, a 6x32 tile; SSE, the generic build: 4-float vectors, 6x8). On
-// a 2-core Zen3 it ran at 65-74 GFLOP/s per core where Eigen's Matrix
-// product and Tensor contraction (from TensorFlow's headers) ran at 50-55.
+// The float GEMM of the CPU kernels (the im2col convolution and its
+// gradients, the Winograd transform-domain products): B packed into panels
+// of kNr columns, a depth block of kKc rows at a time, and a register-tile
+// micro-kernel of up to kMr rows x kNr columns that broadcasts A's elements
+// from A's rows in place, in the style of BLIS (Van Zee & van de Geijn,
+// "BLIS: A Framework for Rapidly Instantiating BLAS Functionality", 2015)
+// without its packing of A: A's rows are contiguous for every caller but
+// the filter gradient's, whose blocks are copied row-major first.
 //
-// Operands are addressed by strides, so transposed operands need no copy
-// beyond the packing: element (i, p) of A is a[i * a_rs + p * a_cs] and
-// element (p, j) of B is b[p * b_rs + j * b_cs]; C is row-major with
-// leading dimension ldc. The callers parallelize over independent GEMMs.
+// Micro-kernels: AVX-512 (6 x 32, 12 zmm accumulators, masked partial
+// columns) in the avx512 build of setup.py, AVX2 + FMA (6 x 16, 12 ymm) in
+// the avx2 build, GCC vector types (SSE on the generic build) otherwise.
+// One core of a Zen 4 class EPYC (avx512 build), m x k x n = 3136x576x64,
+// 3136x2304x256, 784x4608x512, 784x512x128: 111, 108, 105 and 113 GFLOP/s
+// (of a 117 GFLOP/s FMA peak), where the BLIS-style kernel with packed A
+// that this replaced ran 90, 97, 107 and 102.
 //
 // This header must stay free of TensorFlow includes.
 #ifndef KERAS_CNNPRACTICE_KERNELS_PACKED_GEMM_H_
@@ -22,12 +23,20 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define KCP_GEMM_AVX512 1
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define KCP_GEMM_AVX2_FMA 1
+#endif
+
 namespace keras_cnnpractice {
 namespace gemm {
 
-// The build's native vector width: a wider GCC vector type than the target
-// has registers for is lowered through memory (the generic x86-64-v2 build
-// with 32-byte vectors ran im2col at 5 GFLOP/s, 1/50 of its 6x8 SSE tile).
+// The build's native vector: a wider GCC vector type than the target has
+// registers for is lowered through memory (the generic x86-64-v2 build with
+// 32-byte vectors once ran im2col at 5 GFLOP/s, 1/50 of its SSE speed).
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
 #elif defined(__AVX__)
@@ -36,15 +45,7 @@ constexpr int kVecBytes = 32;
 constexpr int kVecBytes = 16;
 #endif
 typedef float Vec __attribute__((vector_size(kVecBytes)));
-
 constexpr int64_t kLanes = kVecBytes / sizeof(float);
-constexpr int64_t kMR = 6;           // rows of the register tile
-constexpr int64_t kNR = 2 * kLanes;  // columns of the register tile
-constexpr int64_t kKC = 256;         // inner-dimension slice (panels in L1)
-constexpr int64_t kMC = 96;          // rows of A packed at once (in L2)
-
-// Floats of the scratch buffer GemmPackedB needs to pack blocks of A.
-constexpr int64_t kPackedABlockSize = kMC * kKC;
 
 // Unaligned vector load and store (memcpy compiles to one vmovups).
 inline Vec Load(const float* p) {
@@ -54,84 +55,260 @@ inline Vec Load(const float* p) {
 }
 inline void Store(float* p, Vec v) { std::memcpy(p, &v, sizeof(v)); }
 
-inline int64_t RoundUpTo(int64_t x, int64_t multiple) {
-  return (x + multiple - 1) / multiple * multiple;
+constexpr int64_t kMr = 6;     // micro-kernel rows
+#ifdef KCP_GEMM_AVX512
+constexpr int64_t kNr = 32;    // micro-kernel columns (2 AVX-512 registers)
+#else
+constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
+#endif
+constexpr int64_t kKc = 64;    // depth block
+constexpr int64_t kMc = 96;    // rows of A per pass over B in GemmPackedB
+
+// One cache line of floats, added to the strides between the planes that
+// one loop reads or writes together (packed depth blocks; Winograd's filter
+// taps): without it those strides are multiples of 4 KiB for most channel
+// counts, all the planes fall in one set of the L1 cache and evict each
+// other (packing the filter of a 512 -> 512 Winograd layer ran 1.3x
+// slower).
+constexpr int64_t kLineFloats = 16;
+
+// Floats of the packed panels of a depth block of `cols` columns, and the
+// line that keeps consecutive blocks in different cache sets.
+inline int64_t PackFloats(int64_t cols) {
+  return kKc * ((cols + kNr - 1) / kNr * kNr) + kLineFloats;
 }
 
-// Floats of a packed k x n B.
-inline int64_t PackedBSize(int64_t k, int64_t n) {
-  return k * RoundUpTo(n, kNR);
+// c[R x kNr] (+)= a[R x depth] * panel[depth x kNr]; `cols` <= kNr of the
+// columns are real (the panel's others are zero); `accumulate` adds to c.
+// The sum over this depth block starts from zero and is added to c at the
+// end, so a long depth is summed in blocks (smaller rounding errors than
+// one running sum).
+#if defined(KCP_GEMM_AVX512)
+// 6 rows x 32 columns in 12 zmm accumulators; the partial columns of the
+// last panel are loaded and stored through masks.
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  __m512 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  }
+  for (int64_t p = 0; p < depth; ++p) {
+    const __m512 b0 = _mm512_loadu_ps(panel + p * kNr);
+    const __m512 b1 = _mm512_loadu_ps(panel + p * kNr + 16);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * lda + p]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  const __mmask16 m0 = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
+  const __mmask16 m1 = cols >= 32   ? 0xFFFF
+                       : cols > 16 ? (1u << (cols - 16)) - 1
+                                   : 0;
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    float* dst = c + r * ldc;
+    if (accumulate) {
+      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, dst));
+      acc[r][1] =
+          _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, dst + 16));
+    }
+    _mm512_mask_storeu_ps(dst, m0, acc[r][0]);
+    _mm512_mask_storeu_ps(dst + 16, m1, acc[r][1]);
+  }
+}
+#elif defined(KCP_GEMM_AVX2_FMA)
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  __m256 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  }
+  for (int64_t p = 0; p < depth; ++p) {
+    const __m256 b0 = _mm256_loadu_ps(panel + p * kNr);
+    const __m256 b1 = _mm256_loadu_ps(panel + p * kNr + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 x = _mm256_broadcast_ss(a + r * lda + p);
+      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  if (cols == kNr) {
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      float* dst = c + r * ldc;
+      if (accumulate) {
+        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(dst));
+        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(dst + 8));
+      }
+      _mm256_storeu_ps(dst, acc[r][0]);
+      _mm256_storeu_ps(dst + 8, acc[r][1]);
+    }
+    return;
+  }
+  float edge[kNr];  // the partial columns of a row
+  // Unrolled, as every loop over acc: an indexed acc would live in memory.
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(edge, acc[r][0]);
+    _mm256_storeu_ps(edge + 8, acc[r][1]);
+    float* dst = c + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
+    }
+  }
+}
+#else
+// The same with the build's vector type (4 floats with SSE, 8 with AVX):
+// the kNr columns in passes of two vectors, 12 accumulators in registers.
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  for (int64_t j0 = 0; j0 < cols; j0 += 2 * kLanes) {
+    Vec acc[R][2] = {};
+    for (int64_t p = 0; p < depth; ++p) {
+      const Vec b0 = Load(panel + p * kNr + j0);
+      const Vec b1 = Load(panel + p * kNr + j0 + kLanes);
+#pragma GCC unroll 6
+      for (int r = 0; r < R; ++r) {
+        const float x = a[r * lda + p];
+        acc[r][0] += x * b0;
+        acc[r][1] += x * b1;
+      }
+    }
+    const int64_t n = std::min(2 * kLanes, cols - j0);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      float edge[2 * kLanes];
+      Store(edge, acc[r][0]);
+      Store(edge + kLanes, acc[r][1]);
+      float* dst = c + r * ldc + j0;
+      for (int64_t j = 0; j < n; ++j) {
+        dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
+      }
+    }
+  }
+}
+#endif  // KCP_GEMM_AVX512, KCP_GEMM_AVX2_FMA
+
+// Where the kNr-column panel holding column `col` of a packed depth block of
+// `depth` rows starts, and the offset of (row p, column col) in it.
+inline int64_t PanelOffset(int64_t depth, int64_t p, int64_t col) {
+  return col / kNr * depth * kNr + p * kNr + col % kNr;
 }
 
-// Packs the k x n matrix B into `out` (PackedBSize(k, n) floats): for each
-// kKC-row slice, its panels of kNR columns one after the other, each stored
-// row by row and zero-padded to kNR columns.
-inline void PackB(const float* b, int64_t b_rs, int64_t b_cs, int64_t k,
-                  int64_t n, float* out) {
-  for (int64_t pc = 0; pc < k; pc += kKC) {
-    const int64_t kc = std::min(kKC, k - pc);
-    for (int64_t j0 = 0; j0 < n; j0 += kNR) {
-      const int64_t nr = std::min(kNR, n - j0);
-      for (int64_t p = 0; p < kc; ++p, out += kNR) {
-        const float* src = b + (pc + p) * b_rs + j0 * b_cs;
-        if (b_cs == 1) {
-          std::memcpy(out, src, nr * sizeof(float));
-        } else {
-          for (int64_t j = 0; j < nr; ++j) out[j] = src[j * b_cs];
-        }
-        std::fill(out + nr, out + kNR, 0.0f);
+// Packs the `depth` x `cols` block b (element (p, j) at b[p * b_rs +
+// j * b_cs]) into panels: pack[PanelOffset(depth, p, j)] = b(p, j), zero
+// past `cols`.
+inline void PackPanels(const float* b, int64_t b_rs, int64_t b_cs,
+                       int64_t depth, int64_t cols, float* pack) {
+  const int64_t full = cols / kNr, rest = cols % kNr;
+  for (int64_t p = 0; p < depth; ++p) {
+    const float* src = b + p * b_rs;
+    float* dst = pack + p * kNr;
+    for (int64_t j = 0; j <= full && j * kNr < cols; ++j) {
+      const int64_t n = j < full ? kNr : rest;
+      float* panel = dst + j * depth * kNr;
+      if (b_cs == 1) {
+        std::memcpy(panel, src + j * kNr, n * sizeof(float));
+      } else {
+        for (int64_t i = 0; i < n; ++i) panel[i] = src[(j * kNr + i) * b_cs];
+      }
+      std::fill(panel + n, panel + kNr, 0.0f);
+    }
+  }
+}
+
+// c (+)= a[rows x depth] * the packed block (depth <= kKc).
+inline void GemmPacked(const float* a, int64_t lda, const float* pack,
+                       int64_t depth, float* c, int64_t ldc, int64_t rows,
+                       int64_t cols, bool accumulate) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
+    const int64_t nc = std::min(kNr, cols - j0);
+    const float* panel = pack + j0 * depth;
+    for (int64_t i0 = 0; i0 < rows; i0 += kMr) {
+      const float* ai = a + i0 * lda;
+      float* ci = c + i0 * ldc + j0;
+      const bool acc = accumulate;
+      switch (std::min(kMr, rows - i0)) {
+        case 6: MicroKernel<6>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 5: MicroKernel<5>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 4: MicroKernel<4>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 3: MicroKernel<3>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        case 2: MicroKernel<2>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
+        default: MicroKernel<1>(ai, lda, panel, depth, ci, ldc, nc, acc);
       }
     }
   }
 }
 
-// Packs the mc x kc block of A into panels of kMR rows, each stored column
-// by column and zero-padded to kMR rows.
-inline void PackA(const float* a, int64_t a_rs, int64_t a_cs, int64_t mc,
-                  int64_t kc, float* out) {
-  for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
-    const int64_t mr = std::min(kMR, mc - i0);
-    for (int64_t p = 0; p < kc; ++p, out += kMR) {
-      const float* src = a + i0 * a_rs + p * a_cs;
-      for (int64_t i = 0; i < mr; ++i) out[i] = src[i * a_rs];
-      for (int64_t i = mr; i < kMR; ++i) out[i] = 0.0f;
+// c = a * b (ldb: b's row stride, its columns contiguous), packing b a
+// depth block at a time into `pack` (PackFloats(cols) floats).
+inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
+                 float* c, int64_t ldc, int64_t rows, int64_t cols,
+                 int64_t depth, float* pack) {
+  for (int64_t p0 = 0; p0 < depth; p0 += kKc) {
+    const int64_t pd = std::min(kKc, depth - p0);
+    PackPanels(b + p0 * ldb, ldb, 1, pd, cols, pack);
+    GemmPacked(a + p0, lda, pack, pd, c, ldc, rows, cols, p0 > 0);
+  }
+}
+
+
+// Depth blocks of a k x n B: ceil(k / kKc).
+inline int64_t DepthBlocks(int64_t k) { return (k + kKc - 1) / kKc; }
+
+// Floats of a k x n B packed whole.
+inline int64_t PackedBSize(int64_t k, int64_t n) {
+  return DepthBlocks(k) * PackFloats(n);
+}
+
+// Packs depth block `block` of the k x n matrix B (element (p, j) at
+// b[p * b_rs + j * b_cs]) into its place in `out`, a B packed whole: the
+// depth blocks one after the other, PackFloats(n) floats each.
+inline void PackBBlock(const float* b, int64_t b_rs, int64_t b_cs, int64_t k,
+                       int64_t n, int64_t block, float* out) {
+  const int64_t p0 = block * kKc;
+  PackPanels(b + p0 * b_rs, b_rs, b_cs, std::min(kKc, k - p0), n,
+             out + block * PackFloats(n));
+}
+
+// Packs all of B (see PackBBlock).
+inline void PackB(const float* b, int64_t b_rs, int64_t b_cs, int64_t k,
+                  int64_t n, float* out) {
+  for (int64_t block = 0; block < DepthBlocks(k); ++block) {
+    PackBBlock(b, b_rs, b_cs, k, n, block, out);
+  }
+}
+
+// Floats of the scratch GemmPackedB needs for a strided A.
+constexpr int64_t kPackedABlockSize = kMc * kKc;
+
+// out[i * kKc + p] = a[i * a_rs + p * a_cs] for i < rows, p < depth.
+inline void CopyRowMajor(const float* a, int64_t a_rs, int64_t a_cs,
+                         int64_t rows, int64_t depth, float* out) {
+  for (int64_t p = 0; p < depth; ++p) {
+    for (int64_t i = 0; i < rows; ++i) {
+      out[i * kKc + p] = a[i * a_rs + p * a_cs];
     }
   }
 }
 
-// C[0:mr, 0:nr] (+)= packed A panel x packed B panel over kc.
-inline void MicroKernel(int64_t kc, const float* a, const float* b, float* c,
-                        int64_t ldc, int64_t mr, int64_t nr, bool accumulate) {
-  Vec acc[kMR][2];
-  for (int64_t i = 0; i < kMR; ++i) acc[i][0] = acc[i][1] = Vec{};
-  for (int64_t p = 0; p < kc; ++p, a += kMR, b += kNR) {
-    const Vec b0 = Load(b), b1 = Load(b + kLanes);
-    for (int64_t i = 0; i < kMR; ++i) {
-      acc[i][0] += a[i] * b0;
-      acc[i][1] += a[i] * b1;
-    }
-  }
-  if (mr == kMR && nr == kNR) {
-    for (int64_t i = 0; i < kMR; ++i) {
-      float* row = c + i * ldc;
-      Store(row, accumulate ? Load(row) + acc[i][0] : acc[i][0]);
-      Store(row + kLanes,
-            accumulate ? Load(row + kLanes) + acc[i][1] : acc[i][1]);
-    }
-    return;
-  }
-  float tile[kMR][kNR];
-  std::memcpy(tile, acc, sizeof(tile));
-  for (int64_t i = 0; i < mr; ++i) {
-    for (int64_t j = 0; j < nr; ++j) {
-      c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
-    }
-  }
-}
-
-// C (m x n) = A (m x k) x B, or C += A x B when `accumulate`, with B packed
-// by PackB(..., k, n, packed_b). `a_scratch` holds kPackedABlockSize floats
-// (one per thread). k may be 0 (C is then zeroed, or left as it is).
+// C (m x n, row-major, leading dimension ldc) = A (m x k) x B, or C += A x
+// B when `accumulate`, with B packed whole (PackB). Element (i, p) of A is
+// a[i * a_rs + p * a_cs]; where a_cs is not 1, blocks of A are copied
+// row-major into `a_scratch` (kPackedABlockSize floats, one per thread;
+// unused, and may be null, where a_cs is 1). k may be 0 (C is then zeroed,
+// or left as it is).
 inline void GemmPackedB(int64_t m, int64_t n, int64_t k, const float* a,
                         int64_t a_rs, int64_t a_cs, const float* packed_b,
                         float* c, int64_t ldc, bool accumulate,
@@ -139,21 +316,20 @@ inline void GemmPackedB(int64_t m, int64_t n, int64_t k, const float* a,
   if (k == 0 && !accumulate) {
     for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
   }
-  const int64_t n_pad = RoundUpTo(n, kNR);
-  for (int64_t pc = 0; pc < k; pc += kKC) {
-    const int64_t kc = std::min(kKC, k - pc);
-    const float* b_slice = packed_b + pc * n_pad;
-    for (int64_t ic = 0; ic < m; ic += kMC) {
-      const int64_t mc = std::min(kMC, m - ic);
-      PackA(a + ic * a_rs + pc * a_cs, a_rs, a_cs, mc, kc, a_scratch);
-      for (int64_t j0 = 0; j0 < n; j0 += kNR) {
-        const float* b_panel = b_slice + j0 * kc;
-        for (int64_t i0 = 0; i0 < mc; i0 += kMR) {
-          MicroKernel(kc, a_scratch + i0 * kc, b_panel,
-                      c + (ic + i0) * ldc + j0, ldc, std::min(kMR, mc - i0),
-                      std::min(kNR, n - j0), accumulate || pc > 0);
-        }
+  for (int64_t i0 = 0; i0 < m; i0 += kMc) {
+    const int64_t rows = std::min(kMc, m - i0);
+    const float* b = packed_b;
+    for (int64_t p0 = 0; p0 < k; p0 += kKc, b += PackFloats(n)) {
+      const int64_t pd = std::min(kKc, k - p0);
+      const float* block = a + i0 * a_rs + p0 * a_cs;
+      int64_t lda = a_rs;
+      if (a_cs != 1) {
+        CopyRowMajor(block, a_rs, a_cs, rows, pd, a_scratch);
+        block = a_scratch;
+        lda = kKc;
       }
+      GemmPacked(block, lda, b, pd, c + i0 * ldc, ldc, rows, n,
+                 accumulate || p0 > 0);
     }
   }
 }

@@ -203,7 +203,8 @@ struct WinogradConv2DFunctor<CpuDevice> {
     float* units = zeros + g.in_channels;
     std::fill(zeros, zeros + g.in_channels, 0.0f);
     workers->ParallelForWithWorkerId(
-        (g.tile + 2) * winograd::DepthBlocks(g), Scheduling::Fixed(1),
+        (g.tile + 2) * winograd::DepthBlocks(g.in_channels),
+        Scheduling::Fixed(1),
         [=, &g](int64_t first, int64_t last, int worker) {
           WithTile(g.tile, [&](auto m) {
             winograd::PackFilterBlocks<m>(u, filter, g, first, last,

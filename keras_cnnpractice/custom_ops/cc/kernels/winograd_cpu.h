@@ -5,21 +5,10 @@
 //
 // Vector code: the transforms use GCC/Clang vector types (Lanes below): 16
 // floats in the avx512 build of setup.py, 8 in the avx2 build, 4 in the
-// generic one. The matrix product has an AVX-512 micro-kernel (6 rows x 32
-// columns, 12 zmm accumulators) in the avx512 build, an AVX2 + FMA one
-// (6 x 16, 12 ymm) in the avx2 build, and the same in portable C++
-// otherwise. On a CPU with full-width 512-bit FMA units the AVX-512 kernel
-// does twice the AVX2 one's work per instruction
-// (benchmarks/conv_algorithms.py runs both levels).
-//
-// The product has its own micro-kernel rather than packed_gemm.h's
-// GemmPackedB because its operands differ: the transformed tiles are
-// already row-contiguous (no packing of A needed), at batch 1 there are few
-// of them, and the transformed filter's panels can be computed from the
-// filter as they are packed. Timed on an earlier build machine (one core) on
-// transform-domain shapes (rows x depth x columns 132x512x112, 162x128x64,
-// 18x512x256, 180x64x64), Gemm ran at 78, 85, 54 and 82 GFLOP/s, PackB +
-// GemmPackedB at 64, 62, 29 and 61.
+// generic one. The products are packed_gemm.h's micro-kernels, reading the
+// transformed tiles in place (their rows are contiguous) against panels of
+// U that are packed from a cached transformed filter or computed from the
+// filter as they are packed.
 //
 // Two ways through a convolution: blocked (stage by stage over large
 // groups of tiles, for layers with many channels) and fused (a few tiles at
@@ -35,14 +24,7 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#define KCP_WINOGRAD_AVX512 1
-#elif defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#define KCP_WINOGRAD_AVX2_FMA 1
-#endif
-
+#include "packed_gemm.h"
 #include "winograd.h"
 
 namespace keras_cnnpractice {
@@ -55,13 +37,7 @@ namespace winograd {
 // filter packing included; an earlier measurement, before the filter's taps
 // were copied once per depth block, found no gain.)
 
-#if defined(__AVX512F__)
-typedef float VecF __attribute__((vector_size(64)));
-#elif defined(__AVX__)
-typedef float VecF __attribute__((vector_size(32)));
-#else
-typedef float VecF __attribute__((vector_size(16)));
-#endif
+using VecF = gemm::Vec;
 
 template <typename T>
 struct Lanes;
@@ -203,213 +179,18 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
 }
 
 // ---------------------------------------------------------------------------
-// c[rows x cols] (+)= a[rows x depth] * b[depth x cols], row-major with
-// leading dimensions lda, ldb, ldc, in depth blocks of kKc: each block of b
-// is packed into panels of kNr columns, contiguous, which a micro-kernel
-// multiplies with 6 rows of a at a time.
+// The products: packed_gemm.h's GEMM.
 
-constexpr int64_t kMr = 6;     // micro-kernel rows
-#ifdef KCP_WINOGRAD_AVX512
-constexpr int64_t kNr = 32;    // micro-kernel columns (2 AVX-512 registers)
-#else
-constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
-#endif
-constexpr int64_t kKc = 64;    // depth block
-
-// One cache line of floats, added to the strides between the planes that
-// one loop reads or writes together (the taps of a filter, the packed
-// blocks of U): without it those strides are multiples of 4 KiB for most
-// channel counts, all the planes fall in one set of the L1 cache and evict
-// each other (packing the filter of a 512 -> 512 layer ran 1.7x slower).
-constexpr int64_t kLineFloats = 16;
-
-// Floats of the packed panels of a depth block of `cols` columns, and the
-// line that keeps consecutive blocks in different cache sets.
-inline int64_t PackFloats(int64_t cols) {
-  return kKc * (cols + kNr - 1) / kNr * kNr + kLineFloats;
-}
-
-// c[R x kNr] (+)= a[R x depth] * panel[depth x kNr]; `cols` <= kNr of the
-// columns are real (the panel's others are zero); `accumulate` adds to c.
-// The sum over this depth block starts from zero and is added to c at the
-// end, so a long depth is summed in blocks (smaller rounding errors than
-// one running sum).
-#if defined(KCP_WINOGRAD_AVX512)
-// 6 rows x 32 columns in 12 zmm accumulators; the partial columns of the
-// last panel are loaded and stored through masks.
-template <int R>
-inline void MicroKernel(const float* a, int64_t lda, const float* panel,
-                        int64_t depth, float* c, int64_t ldc, int64_t cols,
-                        bool accumulate) {
-  __m512 acc[R][2];
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  }
-  for (int64_t p = 0; p < depth; ++p) {
-    const __m512 b0 = _mm512_loadu_ps(panel + p * kNr);
-    const __m512 b1 = _mm512_loadu_ps(panel + p * kNr + 16);
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r * lda + p]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
-    }
-  }
-  const __mmask16 m0 = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
-  const __mmask16 m1 = cols >= 32   ? 0xFFFF
-                       : cols > 16 ? (1u << (cols - 16)) - 1
-                                   : 0;
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) {
-    float* dst = c + r * ldc;
-    if (accumulate) {
-      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, dst));
-      acc[r][1] =
-          _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, dst + 16));
-    }
-    _mm512_mask_storeu_ps(dst, m0, acc[r][0]);
-    _mm512_mask_storeu_ps(dst + 16, m1, acc[r][1]);
-  }
-}
-#elif defined(KCP_WINOGRAD_AVX2_FMA)
-template <int R>
-inline void MicroKernel(const float* a, int64_t lda, const float* panel,
-                        int64_t depth, float* c, int64_t ldc, int64_t cols,
-                        bool accumulate) {
-  __m256 acc[R][2];
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-  }
-  for (int64_t p = 0; p < depth; ++p) {
-    const __m256 b0 = _mm256_loadu_ps(panel + p * kNr);
-    const __m256 b1 = _mm256_loadu_ps(panel + p * kNr + 8);
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      const __m256 x = _mm256_broadcast_ss(a + r * lda + p);
-      acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-    }
-  }
-  if (cols == kNr) {
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      float* dst = c + r * ldc;
-      if (accumulate) {
-        acc[r][0] = _mm256_add_ps(acc[r][0], _mm256_loadu_ps(dst));
-        acc[r][1] = _mm256_add_ps(acc[r][1], _mm256_loadu_ps(dst + 8));
-      }
-      _mm256_storeu_ps(dst, acc[r][0]);
-      _mm256_storeu_ps(dst + 8, acc[r][1]);
-    }
-    return;
-  }
-  float edge[kNr];  // the partial columns of a row
-  // Unrolled, as every loop over acc: an indexed acc would live in memory.
-#pragma GCC unroll 6
-  for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(edge, acc[r][0]);
-    _mm256_storeu_ps(edge + 8, acc[r][1]);
-    float* dst = c + r * ldc;
-    for (int64_t j = 0; j < cols; ++j) {
-      dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
-    }
-  }
-}
-#else
-// The same with the build's vector type (4 floats with SSE, 8 with AVX):
-// the kNr columns in passes of two vectors, 12 accumulators in registers.
-template <int R>
-inline void MicroKernel(const float* a, int64_t lda, const float* panel,
-                        int64_t depth, float* c, int64_t ldc, int64_t cols,
-                        bool accumulate) {
-  constexpr int64_t kLanes = Lanes<VecF>::kCount;
-  for (int64_t j0 = 0; j0 < cols; j0 += 2 * kLanes) {
-    VecF acc[R][2] = {};
-    for (int64_t p = 0; p < depth; ++p) {
-      const VecF b0 = Lanes<VecF>::Load(panel + p * kNr + j0);
-      const VecF b1 = Lanes<VecF>::Load(panel + p * kNr + j0 + kLanes);
-#pragma GCC unroll 6
-      for (int r = 0; r < R; ++r) {
-        const float x = a[r * lda + p];
-        acc[r][0] += x * b0;
-        acc[r][1] += x * b1;
-      }
-    }
-    const int64_t n = std::min(2 * kLanes, cols - j0);
-#pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) {
-      float edge[2 * kLanes];
-      Lanes<VecF>::Store(edge, acc[r][0]);
-      Lanes<VecF>::Store(edge + kLanes, acc[r][1]);
-      float* dst = c + r * ldc + j0;
-      for (int64_t j = 0; j < n; ++j) {
-        dst[j] = accumulate ? dst[j] + edge[j] : edge[j];
-      }
-    }
-  }
-}
-#endif  // KCP_WINOGRAD_AVX512, KCP_WINOGRAD_AVX2_FMA
-
-// Where the kNr-column panel holding column `col` of a packed depth block of
-// `depth` rows starts, and the offset of (row p, column col) in it.
-inline int64_t PanelOffset(int64_t depth, int64_t p, int64_t col) {
-  return col / kNr * depth * kNr + p * kNr + col % kNr;
-}
-
-// Packs the `depth` x `cols` block b (leading dimension ldb) into panels:
-// pack[PanelOffset(depth, p, col)] = b[p][col], zero past `cols`.
-inline void PackPanels(const float* b, int64_t ldb, int64_t depth,
-                       int64_t cols, float* pack) {
-  const int64_t full = cols / kNr, rest = cols % kNr;
-  for (int64_t p = 0; p < depth; ++p) {
-    const float* src = b + p * ldb;
-    float* dst = pack + p * kNr;
-    for (int64_t j = 0; j < full; ++j) {
-      std::memcpy(dst + j * depth * kNr, src + j * kNr, kNr * sizeof(float));
-    }
-    if (rest > 0) {
-      float* last = dst + full * depth * kNr;
-      std::memcpy(last, src + full * kNr, rest * sizeof(float));
-      std::fill(last + rest, last + kNr, 0.0f);
-    }
-  }
-}
-
-// c (+)= a[rows x depth] * the packed block (depth <= kKc).
-inline void GemmPacked(const float* a, int64_t lda, const float* pack,
-                       int64_t depth, float* c, int64_t ldc, int64_t rows,
-                       int64_t cols, bool accumulate) {
-  for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
-    const int64_t nc = std::min(kNr, cols - j0);
-    const float* panel = pack + j0 * depth;
-    for (int64_t i0 = 0; i0 < rows; i0 += kMr) {
-      const float* ai = a + i0 * lda;
-      float* ci = c + i0 * ldc + j0;
-      const bool acc = accumulate;
-      switch (std::min(kMr, rows - i0)) {
-        case 6: MicroKernel<6>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
-        case 5: MicroKernel<5>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
-        case 4: MicroKernel<4>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
-        case 3: MicroKernel<3>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
-        case 2: MicroKernel<2>(ai, lda, panel, depth, ci, ldc, nc, acc); break;
-        default: MicroKernel<1>(ai, lda, panel, depth, ci, ldc, nc, acc);
-      }
-    }
-  }
-}
-
-// c = a * b; `pack` holds PackFloats(cols) floats.
-inline void Gemm(const float* a, int64_t lda, const float* b, int64_t ldb,
-                 float* c, int64_t ldc, int64_t rows, int64_t cols,
-                 int64_t depth, float* pack) {
-  for (int64_t p0 = 0; p0 < depth; p0 += kKc) {
-    const int64_t pd = std::min(kKc, depth - p0);
-    PackPanels(b + p0 * ldb, ldb, pd, cols, pack);
-    GemmPacked(a + p0, lda, pack, pd, c, ldc, rows, cols, p0 > 0);
-  }
-}
+using gemm::DepthBlocks;
+using gemm::Gemm;
+using gemm::GemmPacked;
+using gemm::kKc;
+using gemm::kLineFloats;
+using gemm::kMr;
+using gemm::kNr;
+using gemm::PackFloats;
+using gemm::PackPanels;
+using gemm::PanelOffset;
 
 // Floats between the taps' planes in CopyTaps's copy (pd x nk each).
 inline int64_t TapsPlane(int64_t pd, int64_t nk) {
@@ -443,9 +224,9 @@ void PackFilterPanels(const float* taps, int i, int64_t pd, int64_t nk,
                       float* pack, int64_t pack_stride) {
   constexpr int a = kTile + 2;
   const FilterMatrix<kTile> G;
-  if (nk % kNr != 0) {  // the zero columns of the last panel
+  if (nk % kNr != 0) {  // the last panel, zero where no column is stored
     for (int j = 0; j < a; ++j) {
-      float* last = pack + j * pack_stride + PanelOffset(pd, 0, nk);
+      float* last = pack + j * pack_stride + PanelOffset(pd, 0, nk - nk % kNr);
       std::fill(last, last + pd * kNr, 0.0f);
     }
   }
@@ -648,15 +429,11 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
 constexpr int64_t kFusedRowTiles = 12;
 constexpr int64_t kFusedFilterFloats = 1 << 21;  // packed U up to 8 MiB
 
-inline int64_t DepthBlocks(const WinogradGeometry& g) {
-  return CeilDiv(g.in_channels, kKc);
-}
-
 // Floats of U packed for the fused convolution: a block of panels per
 // (xi, depth block), PackFloats(out_channels) floats each.
 inline int64_t PackedFilterFloats(const WinogradGeometry& g) {
   const int64_t a = g.tile + 2;
-  return a * a * DepthBlocks(g) * PackFloats(g.out_channels);
+  return a * a * DepthBlocks(g.in_channels) * PackFloats(g.out_channels);
 }
 
 inline bool Fused(const WinogradGeometry& g) {
@@ -672,17 +449,18 @@ inline int64_t FusedUnitFloats(const WinogradGeometry& g) {
                   9 * TapsPlane(kKc, g.out_channels));
 }
 
-// Packs the blocks of U for items [first, last), item = i * DepthBlocks(g)
-// + d covering (i * alpha + j, d) for every j: from the transformed filter
-// u [alpha^2][in][out] or, where u is null, from `filter` [3][3][in][out]
-// through `taps` (9 * TapsPlane(kKc, out) floats).
+// Packs the blocks of U for items [first, last), item = i *
+// DepthBlocks(in_channels) + d covering (i * alpha + j, d) for every j:
+// from the transformed filter u [alpha^2][in][out] or, where u is null,
+// from `filter` [3][3][in][out] through `taps` (9 * TapsPlane(kKc, out)
+// floats).
 template <int kTile>
 void PackFilterBlocks(const float* u, const float* filter,
                       const WinogradGeometry& g, int64_t first, int64_t last,
                       float* taps, float* packed) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels, cout = g.out_channels;
-  const int64_t blocks = DepthBlocks(g), block_floats = PackFloats(cout);
+  const int64_t blocks = DepthBlocks(cin), block_floats = PackFloats(cout);
   for (int64_t item = first; item < last; ++item) {
     const int i = static_cast<int>(item / blocks);
     const int64_t d = item % blocks, p0 = d * kKc;
@@ -690,7 +468,7 @@ void PackFilterBlocks(const float* u, const float* filter,
     float* dst = packed + (i * a * blocks + d) * block_floats;
     if (u != nullptr) {
       for (int j = 0; j < a; ++j) {
-        PackPanels(u + ((i * a + j) * cin + p0) * cout, cout, pd, cout,
+        PackPanels(u + ((i * a + j) * cin + p0) * cout, cout, 1, pd, cout,
                    dst + j * blocks * block_floats);
       }
     } else {
@@ -709,7 +487,7 @@ void ConvolveTiles(const float* x, const float* packed, float* out,
   constexpr int a = kTile + 2;
   constexpr int64_t rt = kFusedRowTiles;
   const int64_t cin = g.in_channels, cout = g.out_channels;
-  const int64_t blocks = DepthBlocks(g), block_floats = PackFloats(cout);
+  const int64_t blocks = DepthBlocks(cin), block_floats = PackFloats(cout);
   float* v = scratch;               // [alpha^2][rt][in]
   float* m = v + a * a * rt * cin;  // [alpha^2][rt][out]
   float* discard = m + a * a * rt * cout;
