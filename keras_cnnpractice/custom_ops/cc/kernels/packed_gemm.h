@@ -215,15 +215,22 @@ inline void PackPanels(const float* b, int64_t b_rs, int64_t b_cs,
   for (int64_t p = 0; p < depth; ++p) {
     const float* src = b + p * b_rs;
     float* dst = pack + p * kNr;
-    for (int64_t j = 0; j <= full && j * kNr < cols; ++j) {
-      const int64_t n = j < full ? kNr : rest;
-      float* panel = dst + j * depth * kNr;
-      if (b_cs == 1) {
-        std::memcpy(panel, src + j * kNr, n * sizeof(float));
-      } else {
-        for (int64_t i = 0; i < n; ++i) panel[i] = src[(j * kNr + i) * b_cs];
+    if (b_cs == 1) {  // whole panels: a copy of constant size, inlined
+      for (int64_t j = 0; j < full; ++j) {
+        std::memcpy(dst + j * depth * kNr, src + j * kNr,
+                    kNr * sizeof(float));
       }
-      std::fill(panel + n, panel + kNr, 0.0f);
+    } else {
+      for (int64_t j = 0; j < full * kNr; ++j) {
+        dst[j / kNr * depth * kNr + j % kNr] = src[j * b_cs];
+      }
+    }
+    if (rest > 0) {
+      float* last = dst + full * depth * kNr;
+      for (int64_t j = 0; j < rest; ++j) {
+        last[j] = src[(full * kNr + j) * b_cs];
+      }
+      std::fill(last + rest, last + kNr, 0.0f);
     }
   }
 }
