@@ -60,6 +60,20 @@ CHECK = textwrap.dedent("""
         assert (np.abs(got - want_b).max()
                 <= 1e-4 * np.abs(want_b).max()), tile
     assert np.abs(im2col_conv2d(x, w).numpy() - want).max() <= 1e-5 * scale
+    # Its gradients: the GEMM with a transposed B (input gradient) and a
+    # transposed A (filter gradient).
+    dy = rng.normal(size=want.shape)
+    def gradients(conv, dtype):
+        xt, wt = tf.constant(x, dtype), tf.constant(w, dtype)
+        with tf.GradientTape() as tape:
+            tape.watch([xt, wt])
+            y = conv(xt, wt)
+        return tape.gradient(y, [xt, wt], output_gradients=tf.cast(dy, dtype))
+    got = gradients(im2col_conv2d, tf.float32)
+    ref = gradients(lambda a, b: tf.nn.conv2d(a, b, 1, "SAME"), tf.float64)
+    for g, r in zip(got, ref):
+        assert (np.abs(g.numpy() - r.numpy()).max()
+                <= 1e-5 * np.abs(r.numpy()).max())
     a = np.sign(rng.normal(size=(9, 100))).astype("float32")
     b = np.sign(rng.normal(size=(7, 100))).astype("float32")
     assert (xnor_matmul(bitpack(a), bitpack(b), 100).numpy()
