@@ -184,12 +184,14 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
 using gemm::DepthBlocks;
 using gemm::Gemm;
 using gemm::GemmPacked;
+using gemm::GemmPackedB;
 using gemm::kKc;
 using gemm::kLineFloats;
 using gemm::kMr;
 using gemm::kNr;
+using gemm::PackBBlock;
+using gemm::PackedBSize;
 using gemm::PackFloats;
-using gemm::PackPanels;
 using gemm::PanelOffset;
 
 // Floats between the taps' planes in CopyTaps's copy (pd x nk each).
@@ -429,11 +431,11 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
 constexpr int64_t kFusedRowTiles = 12;
 constexpr int64_t kFusedFilterFloats = 1 << 21;  // packed U up to 8 MiB
 
-// Floats of U packed for the fused convolution: a block of panels per
-// (xi, depth block), PackFloats(out_channels) floats each.
+// Floats of U packed for the fused convolution: each xi's in x out matrix
+// packed whole for GemmPackedB, one after the other.
 inline int64_t PackedFilterFloats(const WinogradGeometry& g) {
   const int64_t a = g.tile + 2;
-  return a * a * DepthBlocks(g.in_channels) * PackFloats(g.out_channels);
+  return a * a * PackedBSize(g.in_channels, g.out_channels);
 }
 
 inline bool Fused(const WinogradGeometry& g) {
@@ -460,20 +462,20 @@ void PackFilterBlocks(const float* u, const float* filter,
                       float* taps, float* packed) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels, cout = g.out_channels;
-  const int64_t blocks = DepthBlocks(cin), block_floats = PackFloats(cout);
+  const int64_t blocks = DepthBlocks(cin), xi_floats = PackedBSize(cin, cout);
   for (int64_t item = first; item < last; ++item) {
     const int i = static_cast<int>(item / blocks);
     const int64_t d = item % blocks, p0 = d * kKc;
     const int64_t pd = std::min(kKc, cin - p0);
-    float* dst = packed + (i * a * blocks + d) * block_floats;
     if (u != nullptr) {
-      for (int j = 0; j < a; ++j) {
-        PackPanels(u + ((i * a + j) * cin + p0) * cout, cout, 1, pd, cout,
-                   dst + j * blocks * block_floats);
+      for (int xi = i * a; xi < (i + 1) * a; ++xi) {
+        PackBBlock(u + xi * cin * cout, cout, 1, cin, cout, d,
+                   packed + xi * xi_floats);
       }
     } else {
+      float* dst = packed + i * a * xi_floats + d * PackFloats(cout);
       CopyTaps(filter, cin * cout, cout, p0, pd, 0, cout, taps);
-      PackFilterPanels<kTile>(taps, i, pd, cout, dst, blocks * block_floats);
+      PackFilterPanels<kTile>(taps, i, pd, cout, dst, xi_floats);
     }
   }
 }
@@ -487,18 +489,14 @@ void ConvolveTiles(const float* x, const float* packed, float* out,
   constexpr int a = kTile + 2;
   constexpr int64_t rt = kFusedRowTiles;
   const int64_t cin = g.in_channels, cout = g.out_channels;
-  const int64_t blocks = DepthBlocks(cin), block_floats = PackFloats(cout);
   float* v = scratch;               // [alpha^2][rt][in]
   float* m = v + a * a * rt * cin;  // [alpha^2][rt][out]
   float* discard = m + a * a * rt * cout;
   TransformInputTiles<kTile>(x, g, rt, first, first, first + count, zeros, v);
   for (int xi = 0; xi < a * a; ++xi) {
-    for (int64_t d = 0; d < blocks; ++d) {
-      GemmPacked(v + xi * rt * cin + d * kKc, cin,
-                 packed + (xi * blocks + d) * block_floats,
-                 std::min(kKc, cin - d * kKc), m + xi * rt * cout, cout,
-                 count, cout, d > 0);
-    }
+    GemmPackedB(count, cout, cin, v + xi * rt * cin, cin, 1,
+                packed + xi * PackedBSize(cin, cout), m + xi * rt * cout,
+                cout, /*accumulate=*/false, /*a_scratch=*/nullptr);
   }
   TransformOutputTiles<kTile>(m, cout, rt * cout, g, first, count, 0, cout,
                               discard, out);
