@@ -39,7 +39,7 @@ CHECK = textwrap.dedent("""
     import tensorflow as tf
     from keras_cnnpractice.custom_ops import (
         _loader, affine_resample, bitpack, im2col_conv2d, stochastic_round,
-        winograd_conv2d, xnor_matmul)
+        winograd_conv2d, xnor_conv2d, xnor_matmul)
     level = _loader.build_info()["isa"]
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 13, 11, 16)).astype("float32")
@@ -78,11 +78,21 @@ CHECK = textwrap.dedent("""
     b = np.sign(rng.normal(size=(7, 100))).astype("float32")
     assert (xnor_matmul(bitpack(a), bitpack(b), 100).numpy()
             == a @ b.T).all()
-    # Aligned rows, read in place, in several column chunks.
+    # Several column chunks and a partial last panel.
     a = np.sign(rng.normal(size=(3, 512))).astype("float32")
     b = np.sign(rng.normal(size=(300, 512))).astype("float32")
     assert (xnor_matmul(bitpack(a), bitpack(b), 512).numpy()
             == a @ b.T).all()
+    # XNOR convolution, SAME padding (taps in the padding corrected after
+    # the product), 2 words per pixel, 3 column chunks.
+    xs = np.sign(rng.normal(size=(2, 5, 6, 70))).astype("float32")
+    ws = np.sign(rng.normal(size=(300, 3, 3, 70))).astype("float32")
+    want_s = tf.nn.conv2d(xs.astype("float64"),
+                          ws.astype("float64").transpose(1, 2, 3, 0), 1,
+                          "SAME").numpy()
+    got_s = xnor_conv2d(bitpack(xs, word_bits=64), bitpack(ws, word_bits=64),
+                        70, 1, "SAME").numpy()
+    assert (got_s == want_s).all()
     v = rng.normal(size=1000).astype("float32") * 3
     q = stochastic_round(v, 16, 8, rounding="nearest").numpy()
     assert (q == np.round(v * 256) / 256).all()

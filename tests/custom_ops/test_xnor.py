@@ -73,9 +73,10 @@ def test_bitpack_half_bfloat16_and_other_axis():
 @pytest.mark.parametrize("m,n,depth", [(1, 1, 1), (3, 5, 31), (13, 7, 33),
                                        (70, 65, 100), (37, 129, 130),
                                        (40, 31, 2085),
-                                       # b's rows used in place (aligned,
-                                       # whole tiles), several column chunks
-                                       (1, 600, 512), (45, 516, 768)])
+                                       # several column chunks, tiles of
+                                       # 1 to 6 rows
+                                       (1, 600, 512), (45, 516, 768),
+                                       (5, 33, 64), (16, 140, 200)])
 def test_xnor_matmul_equals_sign_arithmetic(word_bits, m, n, depth):
     rng = np.random.default_rng(m * n + depth)
     a, b = ref.values_with_zeros_and_nans(rng, (m, depth)), ref.values_with_zeros_and_nans(rng, (n, depth))
@@ -106,6 +107,15 @@ CONV_CASES = [
     (64, 64, 1, (4, 4), (5, 5), (1, 1), (1, 1), "SAME", 3),
     (100, 32, 2, (7, 7), (3, 3), (2, 2), (2, 2), "SAME", 33),
     (40, 64, 3, (13, 11), (3, 3), (1, 1), (1, 1), "SAME", 37),
+    # Three column chunks of the product (128, 128, 44 channels; the last
+    # panel of 32 holds 12), 49 pixels: blocks of 36 and 13 rows, so tiles
+    # of 6 and of 1 row.
+    (64, 64, 1, (7, 7), (3, 3), (1, 1), (1, 1), "SAME", 300),
+    # 32-bit words: a 108-byte row, not a whole number of 64-bit words.
+    (96, 32, 2, (5, 4), (3, 3), (1, 1), (1, 1), "SAME", 160),
+    # 6 output pixels: as few rows as one tile, the filter read in place.
+    (70, 64, 1, (2, 3), (3, 3), (1, 1), (1, 1), "SAME", 40),
+    (70, 32, 1, (2, 2), (3, 3), (1, 1), (1, 1), "SAME", 3),
 ]
 
 

@@ -2,6 +2,8 @@
 // CUDA kernel (xnor.cu.cc) when built with GOOGLE_CUDA.
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -27,64 +29,63 @@ using ::tensorflow::TensorShape;
 template <typename Device, typename W>
 struct XnorMatmulFunctor;
 
-// Copies `rows` packed rows of `row_bytes` into a zeroed buffer of
-// `padded_rows` rows of `stride` bytes.
-inline void CopyRowsPadded(const void* src, int64_t rows, int64_t row_bytes,
-                           int64_t padded_rows, int64_t stride, uint8_t* dst) {
-  std::memset(dst, 0, padded_rows * stride);
-  for (int64_t i = 0; i < rows; ++i) {
-    std::memcpy(dst + i * stride,
-                static_cast<const uint8_t*>(src) + i * row_bytes, row_bytes);
-  }
-}
-
-// Columns of the product per unit of work: with few rows (a Dense layer
-// at batch 1 has one) the columns still spread over the threads.
-constexpr int64_t kColumnChunk = 256;
-static_assert(kColumnChunk % kRowsPerTileB == 0, "chunks of whole tiles");
-
 template <typename W>
 struct XnorMatmulFunctor<CpuDevice, W> {
   void operator()(OpKernelContext* ctx, const W* a, const W* b, float* out,
                   int64_t m, int64_t n, int64_t words, int64_t depth) const {
     const int64_t row_bytes = words * sizeof(W);
-    const int64_t stride = RoundUp(row_bytes, kRowAlign);
+    const int64_t stride = XnorRowStride(row_bytes);
     const int64_t m_pad = RoundUp(m, kRowsPerTileA);
+    // a's rows copied into zero-padded rows of `stride` bytes.
     Tensor a_buf, b_buf;
     OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
                                            TensorShape({m_pad * stride}),
                                            &a_buf));
     uint8_t* pa = a_buf.flat<uint8_t>().data();
-    CopyRowsPadded(a, m, row_bytes, m_pad, stride, pa);
-    // b's rows are used where they are when they already have the
-    // product's layout (aligned rows, whole tiles), else copied.
-    const uint8_t* pb = reinterpret_cast<const uint8_t*>(b);
-    if (stride != row_bytes || n % kRowsPerTileB != 0) {
-      const int64_t n_pad = RoundUp(n, kRowsPerTileB);
-      OP_REQUIRES_OK(ctx, ctx->allocate_temp(::tensorflow::DT_UINT8,
-                                             TensorShape({n_pad * stride}),
-                                             &b_buf));
-      CopyRowsPadded(b, n, row_bytes, n_pad, stride,
-                     b_buf.flat<uint8_t>().data());
+    std::memset(pa, 0, m_pad * stride);
+    for (int64_t i = 0; i < m; ++i) {
+      std::memcpy(pa + i * stride, reinterpret_cast<const uint8_t*>(a) +
+                                       i * row_bytes, row_bytes);
+    }
+    // b's rows are read in place or, where the product reads them so,
+    // packed into panels (xnor_gemm.h), a chunk of columns by the first
+    // unit that needs it.
+    const auto* b_rows = reinterpret_cast<const uint8_t*>(b);
+    const int64_t panel_bytes = XnorPanelBytes(row_bytes);
+    uint8_t* pb = nullptr;
+    if (XnorPacksB(m)) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_temp(
+                              ::tensorflow::DT_UINT8,
+                              TensorShape({XnorPanels(n) * panel_bytes}),
+                              &b_buf));
       pb = b_buf.flat<uint8_t>().data();
     }
+    // Units of kRowBlock rows x kColumnChunk columns.
     const int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
     const int64_t units = (m + kRowBlock - 1) / kRowBlock * chunks;
-    auto work = [=](int64_t first, int64_t last) {
+    std::unique_ptr<std::once_flag[]> packed(new std::once_flag[chunks]);
+    auto pack = [&](int64_t c) {
+      const int64_t j1 = (c + 1) * kColumnChunk < n ? (c + 1) * kColumnChunk
+                                                    : n;
+      XnorPackBPanels(b_rows, row_bytes, n, c * kColumnChunk / kPanelCols,
+                      XnorPanels(j1), pb);
+    };
+    auto work = [&](int64_t first, int64_t last) {
       for (int64_t u = first; u < last; ++u) {
         const int64_t i0 = u / chunks * kRowBlock;
         const int64_t j0 = u % chunks * kColumnChunk;
         const int64_t rows = m - i0 < kRowBlock ? m - i0 : kRowBlock;
         const int64_t cols = n - j0 < kColumnChunk ? n - j0 : kColumnChunk;
-        XnorProductRows(pa + i0 * stride, rows, pb + j0 * stride, cols,
-                        stride, depth, out + i0 * n + j0, n);
+        if (pb != nullptr) std::call_once(packed[u % chunks], pack, u % chunks);
+        XnorProductRows(pa + i0 * stride, rows, stride,
+                        b_rows + j0 * row_bytes,
+                        pb ? pb + j0 / kPanelCols * panel_bytes : nullptr,
+                        cols, row_bytes, depth, out + i0 * n + j0, n);
       }
     };
     using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
     ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-        units,
-        Scheduling::Adaptive(kRowBlock * kColumnChunk * (stride / 8) * 2),
-        work);
+        units, Scheduling::Fixed(1), work);
   }
 };
 
