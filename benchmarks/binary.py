@@ -11,7 +11,10 @@ against float32, in one run, on the CPU:
     `xnor_matmul`.
 
 Every method runs inside a `tf.function`; the median over --repeats calls is
-kept. Before a case is timed, each XNOR method's output is checked to equal
+kept. Beside them, `call`: a `tf.function` holding only `tf.identity` of
+the packed input, the fixed cost of a call that every method's time
+includes (on a 2-core machine about 0.15 ms, a third of what a 10x speedup
+leaves a 14x14x512 layer at batch 1). Before a case is timed, each XNOR method's output is checked to equal
 exactly the float computation on the signs (`np.where(x >= 0, 1, -1)` of the
 input and of the kernel, computed with numpy), and the run stops if it does
 not: a benchmark must not time wrong code. Reported per case: median ms per
@@ -164,6 +167,7 @@ def _row(entry):
     return [entry["kind"], entry["case"], entry["batch"],
             f"{ms['float32']:.3f}", f"{ms['xnor']:.3f}",
             f"{ms['bitpack']:.3f}", f"{ms['bitpack_xnor']:.3f}",
+            f"{ms['call']:.3f}",
             f"{entry['speedup_op']:.2f}x",
             f"{entry['speedup_with_bitpack']:.2f}x",
             f"{entry['kernel_bytes_float32'] / 1024:,.1f}",
@@ -209,6 +213,7 @@ def main(_):
                 "bitpack": lambda x=x: bitpack(x, word_bits=word_bits),
                 "bitpack_xnor": lambda x=x, conv=conv: conv(
                     bitpack(x, word_bits=word_bits)),
+                "call": lambda px=packed_x: tf.identity(px),
             }
             ms = _time_case(f"conv {label} batch {batch}", methods,
                             ["xnor", "bitpack_xnor"],
@@ -239,6 +244,7 @@ def main(_):
                 "bitpack": lambda x=x: bitpack(x, word_bits=word_bits),
                 "bitpack_xnor": lambda x=x, pk=packed_kernel, d=depth:
                     xnor_matmul(bitpack(x, word_bits=word_bits), pk, depth=d),
+                "call": lambda px=packed_x: tf.identity(px),
             }
             ms = _time_case(f"matmul {label} batch {batch}", methods,
                             ["xnor", "bitpack_xnor"],
@@ -272,7 +278,7 @@ def main(_):
     common.write_results(
         FLAGS.name, payload,
         ["op", "case", "batch", "float32 ms", "xnor ms", "bitpack ms",
-         "bitpack+xnor ms", "speedup (op)", "speedup (with bitpack)",
+         "bitpack+xnor ms", "call ms", "speedup (op)", "speedup (with bitpack)",
          "float32 kernel KiB", "packed kernel KiB", "memory ratio"],
         [_row(r) for r in results],
         f"XNOR-popcount ops vs float32 ({word_bits}-bit words, CPU, "
