@@ -10,8 +10,6 @@
 // afterwards, so the result equals zero padding.
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -104,8 +102,8 @@ struct XnorConv2DFunctor<CpuDevice, W> {
     // batch 1 has 6 blocks), since each unit lowers its pixels again.
     const int64_t pixels = g.batch * g.out_h * g.out_w;
     const int64_t blocks = (pixels + kRowBlock - 1) / kRowBlock;
-    const int threads =
-        ctx->device()->tensorflow_cpu_worker_threads()->workers->NumThreads();
+    auto* workers = ctx->device()->tensorflow_cpu_worker_threads()->workers;
+    const int threads = workers->NumThreads();
     const int64_t chunk =
         blocks >= 4 * threads ? RoundUp(cout, kPanelCols) : kColumnChunk;
     const int64_t chunks = (cout + chunk - 1) / chunk;
@@ -115,25 +113,22 @@ struct XnorConv2DFunctor<CpuDevice, W> {
     // correction, and, where the product reads them so, the filter's rows
     // ([cout, kernel_h, kernel_w, words] is one row per output channel)
     // packed into panels.
-    const auto* filter_rows = reinterpret_cast<const uint8_t*>(filter);
-    const int64_t panel_bytes = XnorPanelBytes(row_bytes);
     uint8_t* packed = nullptr;
     Tensor packed_buf;
     if (XnorPacksB(pixels)) {
       OP_REQUIRES_OK(ctx, ctx->allocate_temp(
                               ::tensorflow::DT_UINT8,
-                              TensorShape({XnorPanels(cout) * panel_bytes}),
+                              TensorShape({XnorPanels(cout) *
+                                           XnorPanelBytes(row_bytes)}),
                               &packed_buf));
       packed = packed_buf.flat<uint8_t>().data();
     }
+    XnorChunkedB chunked_filter(reinterpret_cast<const uint8_t*>(filter),
+                                row_bytes, cout, chunk, packed);
     std::vector<float> tap_sums(taps * cout);
-    auto prepare = [&](int64_t c) {
+    auto sum_taps = [&](int64_t c) {
       const int64_t co0 = c * chunk;
       const int64_t co1 = co0 + chunk < cout ? co0 + chunk : cout;
-      if (packed != nullptr) {
-        XnorPackBPanels(filter_rows, row_bytes, cout, co0 / kPanelCols,
-                        XnorPanels(co1), packed);
-      }
       for (int64_t co = co0; co < co1; ++co) {
         const W* f = filter + co * taps * g.words;
         for (int64_t t = 0; t < taps; ++t) {
@@ -148,13 +143,11 @@ struct XnorConv2DFunctor<CpuDevice, W> {
         }
       }
     };
-    std::unique_ptr<std::once_flag[]> prepared(new std::once_flag[chunks]);
 
     // Per worker: its block's lowered rows (bytes past a row's taps stay
     // zero) and padded taps. One task per unit: the pool balances them,
     // which static shares per thread did not (a thread woken late held the
     // call up: 28x28x256 at batch 1 0.68 against 0.46 ms on 2 cores).
-    auto* workers = ctx->device()->tensorflow_cpu_worker_threads()->workers;
     const int64_t block_bytes = RoundUp(kRowBlock, kRowsPerTileA) * stride;
     WorkerBuffers lowered(threads, block_bytes / sizeof(float),
                           /*zeroed=*/true);
@@ -168,13 +161,12 @@ struct XnorConv2DFunctor<CpuDevice, W> {
         const int64_t j0 = u % chunks * chunk;
         const int64_t rows = pixels - p0 < kRowBlock ? pixels - p0 : kRowBlock;
         const int64_t n = cout - j0 < chunk ? cout - j0 : chunk;
-        std::call_once(prepared[u % chunks], prepare, u % chunks);
+        chunked_filter.Prepare(u % chunks, sum_taps);
         LowerPixels(x_bytes, g, tap_bytes, stride, p0, rows, cols, &padded);
         float* block_out = out + p0 * cout + j0;
-        XnorProductRows(
-            cols, rows, stride, filter_rows + j0 * row_bytes,
-            packed ? packed + j0 / kPanelCols * panel_bytes : nullptr, n,
-            row_bytes, depth, block_out, cout);
+        XnorProductRows(cols, rows, stride, chunked_filter.Rows(j0),
+                        chunked_filter.Panels(j0), n, row_bytes, depth,
+                        block_out, cout);
         for (size_t i = 0; i < padded.size(); i += 2) {
           float* o = block_out + padded[i] * cout;
           const float* s = tap_sums.data() + padded[i + 1] * cout + j0;

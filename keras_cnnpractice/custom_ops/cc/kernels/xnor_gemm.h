@@ -36,6 +36,8 @@
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <type_traits>
 
 #if defined(__AVX2__) || defined(__AVX512VPOPCNTDQ__)
@@ -320,6 +322,51 @@ inline void MismatchTile(const uint8_t* a, const uint8_t* b, int64_t stride,
   }
 }
 #endif  // !KCP_XNOR_PANELS
+
+// B for XnorProductRows by chunks of `chunk` columns (a multiple of
+// kPanelCols), for callers that split their work that way: its rows read in
+// place where `packed` is null, else a chunk's panels packed into `packed`
+// (XnorPanels(cols) panels of XnorPanelBytes(row_bytes)) by the first
+// worker that prepares the chunk, the others waiting for it.
+class XnorChunkedB {
+ public:
+  XnorChunkedB(const uint8_t* b, int64_t row_bytes, int64_t cols,
+               int64_t chunk, uint8_t* packed)
+      : b_(b), row_bytes_(row_bytes), cols_(cols), chunk_(chunk),
+        packed_(packed),
+        ready_(new std::once_flag[(cols + chunk - 1) / chunk]) {}
+
+  // Packs chunk c once and calls also(c) once (the caller's own per-chunk
+  // preparation), before any caller returns.
+  template <typename F>
+  void Prepare(int64_t c, F&& also) {
+    std::call_once(ready_[c], [&] {
+      if (packed_ != nullptr) {
+        const int64_t j1 = (c + 1) * chunk_ < cols_ ? (c + 1) * chunk_ : cols_;
+        XnorPackBPanels(b_, row_bytes_, cols_, c * chunk_ / kPanelCols,
+                        XnorPanels(j1), packed_);
+      }
+      also(c);
+    });
+  }
+  void Prepare(int64_t c) {
+    Prepare(c, [](int64_t) {});
+  }
+
+  // B's rows from column j0 on, and their panels (null: read in place).
+  const uint8_t* Rows(int64_t j0) const { return b_ + j0 * row_bytes_; }
+  const uint8_t* Panels(int64_t j0) const {
+    return packed_ == nullptr
+               ? nullptr
+               : packed_ + j0 / kPanelCols * XnorPanelBytes(row_bytes_);
+  }
+
+ private:
+  const uint8_t* b_;
+  int64_t row_bytes_, cols_, chunk_;
+  uint8_t* packed_;
+  std::unique_ptr<std::once_flag[]> ready_;
+};
 
 // out[i * ldo + j] = depth - 2 * popcount(a_i ^ b_j) for i < rows and
 // j < cols. `a` holds RoundUp(rows, kRowsPerTileA) rows of `stride` bytes.

@@ -2,8 +2,6 @@
 // CUDA kernel (xnor.cu.cc) when built with GOOGLE_CUDA.
 #include <cstdint>
 #include <cstring>
-#include <memory>
-#include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -50,37 +48,30 @@ struct XnorMatmulFunctor<CpuDevice, W> {
     // b's rows are read in place or, where the product reads them so,
     // packed into panels (xnor_gemm.h), a chunk of columns by the first
     // unit that needs it.
-    const auto* b_rows = reinterpret_cast<const uint8_t*>(b);
-    const int64_t panel_bytes = XnorPanelBytes(row_bytes);
-    uint8_t* pb = nullptr;
+    uint8_t* packed = nullptr;
     if (XnorPacksB(m)) {
       OP_REQUIRES_OK(ctx, ctx->allocate_temp(
                               ::tensorflow::DT_UINT8,
-                              TensorShape({XnorPanels(n) * panel_bytes}),
+                              TensorShape({XnorPanels(n) *
+                                           XnorPanelBytes(row_bytes)}),
                               &b_buf));
-      pb = b_buf.flat<uint8_t>().data();
+      packed = b_buf.flat<uint8_t>().data();
     }
+    XnorChunkedB chunked_b(reinterpret_cast<const uint8_t*>(b), row_bytes, n,
+                           kColumnChunk, packed);
     // Units of kRowBlock rows x kColumnChunk columns.
     const int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
     const int64_t units = (m + kRowBlock - 1) / kRowBlock * chunks;
-    std::unique_ptr<std::once_flag[]> packed(new std::once_flag[chunks]);
-    auto pack = [&](int64_t c) {
-      const int64_t j1 = (c + 1) * kColumnChunk < n ? (c + 1) * kColumnChunk
-                                                    : n;
-      XnorPackBPanels(b_rows, row_bytes, n, c * kColumnChunk / kPanelCols,
-                      XnorPanels(j1), pb);
-    };
     auto work = [&](int64_t first, int64_t last) {
       for (int64_t u = first; u < last; ++u) {
         const int64_t i0 = u / chunks * kRowBlock;
         const int64_t j0 = u % chunks * kColumnChunk;
         const int64_t rows = m - i0 < kRowBlock ? m - i0 : kRowBlock;
         const int64_t cols = n - j0 < kColumnChunk ? n - j0 : kColumnChunk;
-        if (pb != nullptr) std::call_once(packed[u % chunks], pack, u % chunks);
-        XnorProductRows(pa + i0 * stride, rows, stride,
-                        b_rows + j0 * row_bytes,
-                        pb ? pb + j0 / kPanelCols * panel_bytes : nullptr,
-                        cols, row_bytes, depth, out + i0 * n + j0, n);
+        chunked_b.Prepare(u % chunks);
+        XnorProductRows(pa + i0 * stride, rows, stride, chunked_b.Rows(j0),
+                        chunked_b.Panels(j0), cols, row_bytes, depth,
+                        out + i0 * n + j0, n);
       }
     };
     using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
