@@ -13,9 +13,9 @@ against float32, in one run, on the CPU:
 Every method runs inside a `tf.function`; the median over --repeats calls is
 kept. Beside them, `call`: a `tf.function` holding only `tf.identity` of
 the packed input, the fixed cost of a call that every method's time
-includes (on a 2-core machine about 0.15 ms, a third of what a 10x speedup
-leaves a 14x14x512 layer at batch 1). Before a case is timed, each XNOR method's output is checked to equal
-exactly the float computation on the signs (`np.where(x >= 0, 1, -1)` of the
+includes (0.15-0.2 ms on a 2-core Zen 4 class EPYC, 40-50 % of what a 10x
+speedup leaves a 14x14x512 layer at batch 1). Before a case is timed, each
+XNOR method's output is checked to equal exactly the float computation on the signs (`np.where(x >= 0, 1, -1)` of the
 input and of the kernel, computed with numpy), and the run stops if it does
 not: a benchmark must not time wrong code. Reported per case: median ms per
 method, speedup = float32 ms / XNOR ms (op alone and with bitpack), and the
