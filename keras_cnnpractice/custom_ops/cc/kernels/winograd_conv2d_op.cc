@@ -202,14 +202,11 @@ struct WinogradConv2DFunctor<CpuDevice> {
     float* zeros = packed + packed_floats;
     float* units = zeros + g.in_channels;
     std::fill(zeros, zeros + g.in_channels, 0.0f);
-    workers->ParallelForWithWorkerId(
-        (g.tile + 2) * winograd::DepthBlocks(g.in_channels),
-        Scheduling::Fixed(1),
-        [=, &g](int64_t first, int64_t last, int worker) {
+    workers->ParallelFor(
+        winograd::FilterBlockItems(g), Scheduling::Fixed(1),
+        [=, &g](int64_t first, int64_t last) {
           WithTile(g.tile, [&](auto m) {
-            winograd::PackFilterBlocks<m>(u, filter, g, first, last,
-                                          units + worker * unit_floats,
-                                          packed);
+            winograd::PackFilterBlocks<m>(u, filter, g, first, last, packed);
           });
         });
     const int64_t tiles = winograd::Tiles(g);

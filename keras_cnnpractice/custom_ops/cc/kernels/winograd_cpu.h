@@ -74,35 +74,33 @@ inline void ForLanes(int64_t n, Body body) {
 // ---------------------------------------------------------------------------
 // Transforms of whole tiles, vectorized over the contiguous channel axis.
 
-// G, the filter transform's matrix: the rule applied to the unit vectors.
-template <int kTile>
-struct FilterMatrix {
-  float g[kTile + 2][3];
-  FilterMatrix() {
-    for (int t = 0; t < 3; ++t) {
-      const float unit[3] = {t == 0 ? 1.0f : 0.0f, t == 1 ? 1.0f : 0.0f,
-                             t == 2 ? 1.0f : 0.0f};
-      float column[kTile + 2];
-      FilterRule<kTile>::Apply(unit, column);
-      for (int i = 0; i < kTile + 2; ++i) g[i][t] = column[i];
-    }
-  }
-};
-
-// r = row i of G g G^T = G h, h[b] = sum_t G[i][t] g[t][b], where tap(t)
-// loads g[t / 3][t % 3]. Both ways of transforming the filter (the
+// sink(xi, (G g G^T)[xi]) for xi < alpha^2, row by row, for the 3x3
+// filter g whose tap t, g[t / 3][t % 3], tap(t) loads: the rule applied to
+// g's columns, then to each row of the result (as Apply2D does; 3 + alpha
+// applications, none multiplying through G's zeros), each row handed to
+// `sink` as soon as it is computed so that the alpha^2 results need not
+// all be held in registers. Both ways of transforming the filter (the
 // transform op and the panels packed from the filter) go through here, so
-// they round alike and give the same products.
-template <int kTile, typename T, typename Tap>
-inline void FilterTransformRow(const FilterMatrix<kTile>& G, int i, Tap tap,
-                               T (&r)[kTile + 2]) {
-  T h[3];
+// they round alike and give the same products. Always inlined: a call
+// (GCC declined to inline it in the op library, though it did in a small
+// harness) kept the rows in memory and made packing the filter 2x slower.
+template <int kTile, typename Tap, typename Sink>
+__attribute__((always_inline)) inline void FilterTransformTile(Tap tap,
+                                                               Sink sink) {
+  using T = decltype(tap(0));
+  constexpr int a = kTile + 2;
+  T cols[a][3];
   for (int b = 0; b < 3; ++b) {
-    h[b] = G.g[i][0] * tap(b);
-    h[b] += G.g[i][1] * tap(3 + b);
-    h[b] += G.g[i][2] * tap(6 + b);
+    const T g[3] = {tap(b), tap(3 + b), tap(6 + b)};
+    T r[a];
+    FilterRule<kTile>::Apply(g, r);
+    for (int i = 0; i < a; ++i) cols[i][b] = r[i];
   }
-  FilterRule<kTile>::Apply(h, r);
+  for (int i = 0; i < a; ++i) {
+    T r[a];
+    FilterRule<kTile>::Apply(cols[i], r);
+    for (int j = 0; j < a; ++j) sink(i * a + j, r[j]);
+  }
 }
 
 // v[xi * xi_stride + c] = (B^T d_c B)[xi] for c < channels, where pixel
@@ -156,7 +154,6 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
                                  int64_t begin, int64_t end) {
   constexpr int a = kTile + 2;
   constexpr int64_t kBlock = 128;
-  const FilterMatrix<kTile> G;
   float taps[9][kBlock], out[a * a][kBlock];
   for (int64_t i0 = begin; i0 < end; i0 += kBlock) {
     const int64_t n = std::min(kBlock, end - i0);
@@ -165,12 +162,9 @@ inline void FilterTransformRange(const float* filter, float* u, int64_t plane,
     }
     ForLanes(n, [&](auto lanes, int64_t i) {
       using T = decltype(lanes);
-      auto tap = [&](int t) { return Lanes<T>::Load(taps[t] + i); };
-      for (int row = 0; row < a; ++row) {
-        T r[a];
-        FilterTransformRow<kTile>(G, row, tap, r);
-        for (int j = 0; j < a; ++j) Lanes<T>::Store(out[row * a + j] + i, r[j]);
-      }
+      FilterTransformTile<kTile>(
+          [&](int t) { return Lanes<T>::Load(taps[t] + i); },
+          [&](int xi, T r) { Lanes<T>::Store(out[xi] + i, r); });
     });
     for (int j = 0; j < a * a; ++j) {
       std::memcpy(u + j * plane + i0, out[j], n * sizeof(float));
@@ -189,61 +183,53 @@ using gemm::kKc;
 using gemm::kLineFloats;
 using gemm::kMr;
 using gemm::kNr;
-using gemm::PackBBlock;
 using gemm::PackedBSize;
 using gemm::PackFloats;
+using gemm::PackPanels;
 using gemm::PanelOffset;
 
-// Floats between the taps' planes in CopyTaps's copy (pd x nk each).
-inline int64_t TapsPlane(int64_t pd, int64_t nk) {
-  return pd * nk + kLineFloats;
-}
+// The packed panels of U[xi][p0 : p0 + pd][k0 : k0 + nk] for every xi <
+// alpha^2, computed from `filter` [3][3][in][out] (taps `plane` floats
+// apart, rows `cout` floats long) as they are packed, rather than read from
+// a transformed filter; those of xi go to pack + xi * pack_stride. Each tap
+// is loaded once, straight from the filter, and its nine loads are used at
+// once, so that the planes' falling in one set of the L1 cache (they lie a
+// multiple of 4 KiB apart for many shapes) evicts nothing still needed.
+// The rows of taps kTapsAhead ahead are prefetched: in the op the filter
+// comes from memory, and these strided loads alone did not keep enough
+// lines in flight. (This replaced a copy of each depth block's taps followed
+// by alpha passes over the copy, one per row of G g G^T, each multiplying
+// through G's zeros. One core, the blocked convolution alone: 14x14x512
+// batch 1, F(4x4) 6.0 -> 4.85 ms, F(6x6) 8.1 -> 6.8 ms; in the op on two
+// cores the gain is smaller, 2.61-2.65 -> 2.42-2.66 ms for F(4x4).)
+constexpr int64_t kTapsAhead = 2;  // rows of taps prefetched ahead
 
-// taps[t * TapsPlane(pd, nk) + p * nk + k] = filter tap t (of 9) at input
-// channel p0 + p, output channel k0 + k, for p < pd, k < nk (filter
-// [3][3][in][out], taps `plane` floats apart). The filter's planes are a
-// multiple of 4 KiB apart for many shapes: copied once per depth block, so
-// that the transforms below neither make the cache alias them nor read the
-// filter from memory again for each row of the transform.
-inline void CopyTaps(const float* filter, int64_t plane, int64_t cout,
-                     int64_t p0, int64_t pd, int64_t k0, int64_t nk,
-                     float* taps) {
-  for (int t = 0; t < 9; ++t) {
-    for (int64_t p = 0; p < pd; ++p) {
-      std::memcpy(taps + t * TapsPlane(pd, nk) + p * nk,
-                  filter + t * plane + (p0 + p) * cout + k0,
-                  nk * sizeof(float));
-    }
-  }
-}
-
-// The packed panels of U[i][j][p0 : p0 + pd][k0 : k0 + nk] for every
-// j < alpha, computed from the filter's taps (copied by CopyTaps) rather
-// than read from a transformed filter (FilterTransformRow). Those of
-// (i, j) go to pack + j * pack_stride.
 template <int kTile>
-void PackFilterPanels(const float* taps, int i, int64_t pd, int64_t nk,
+void PackFilterPanels(const float* filter, int64_t plane, int64_t cout,
+                      int64_t p0, int64_t pd, int64_t k0, int64_t nk,
                       float* pack, int64_t pack_stride) {
   constexpr int a = kTile + 2;
-  const FilterMatrix<kTile> G;
   if (nk % kNr != 0) {  // the last panel, zero where no column is stored
-    for (int j = 0; j < a; ++j) {
-      float* last = pack + j * pack_stride + PanelOffset(pd, 0, nk - nk % kNr);
+    for (int xi = 0; xi < a * a; ++xi) {
+      float* last = pack + xi * pack_stride + PanelOffset(pd, 0, nk - nk % kNr);
       std::fill(last, last + pd * kNr, 0.0f);
     }
   }
-  const int64_t plane = TapsPlane(pd, nk);  // tap t at taps[t * plane]
   for (int64_t p = 0; p < pd; ++p) {
-    const float* tap = taps + p * nk;
+    const float* taps = filter + (p0 + p) * cout + k0;
+    if (p + kTapsAhead < pd) {
+      for (int t = 0; t < 9; ++t) {
+        for (int64_t k = 0; k < nk; k += kLineFloats) {
+          __builtin_prefetch(taps + kTapsAhead * cout + t * plane + k);
+        }
+      }
+    }
     ForLanes(nk, [&](auto lanes, int64_t k) {
       using T = decltype(lanes);
-      T r[a];
-      FilterTransformRow<kTile>(
-          G, i, [&](int t) { return Lanes<T>::Load(tap + t * plane + k); },
-          r);
-      for (int j = 0; j < a; ++j) {
-        Lanes<T>::Store(pack + j * pack_stride + PanelOffset(pd, p, k), r[j]);
-      }
+      float* dst = pack + PanelOffset(pd, p, k);
+      FilterTransformTile<kTile>(
+          [&](int t) { return Lanes<T>::Load(taps + t * plane + k); },
+          [&](int xi, T r) { Lanes<T>::Store(dst + xi * pack_stride, r); });
     });
   }
 }
@@ -312,8 +298,8 @@ inline int64_t GroupFloats(const WinogradGeometry& g, const Plan& p) {
 // Scratch floats one worker needs in stage 2.
 inline int64_t UnitFloats(const WinogradGeometry& g, const Plan& p) {
   const int64_t a = g.tile + 2;
-  return a * a * p.row_tiles * p.k_chunk + a * PackFloats(p.k_chunk) +
-         9 * TapsPlane(kKc, p.k_chunk) + p.k_chunk;
+  return a * a * (p.row_tiles * p.k_chunk + PackFloats(p.k_chunk)) +
+         p.k_chunk;
 }
 
 // Image, first output row and first output column of tile t.
@@ -393,9 +379,8 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
   const int64_t rt = p.row_tiles, kw = p.k_chunk;
   const int64_t pack_floats = PackFloats(kw);
   float* m = scratch;                     // [alpha^2][row_tiles][k_chunk]
-  float* pack = m + a * a * rt * kw;      // alpha blocks of packed panels
-  float* taps = pack + a * pack_floats;   // 9 planes of kKc x k_chunk taps
-  float* discard = taps + 9 * TapsPlane(kKc, kw);  // cropped outputs
+  float* pack = m + a * a * rt * kw;    // alpha^2 blocks of packed panels
+  float* discard = pack + a * a * pack_floats;  // cropped outputs
   const float* vt = v + (first - group_first) * cin;
   auto tiles_of = [&](int64_t xi) { return vt + xi * p.group_tiles * cin; };
   if (u != nullptr) {
@@ -406,13 +391,11 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
   } else {
     for (int64_t p0 = 0; p0 < cin; p0 += kKc) {
       const int64_t pd = std::min(kKc, cin - p0);
-      CopyTaps(filter, cin * cout, cout, p0, pd, k0, nk, taps);
-      for (int i = 0; i < a; ++i) {
-        PackFilterPanels<kTile>(taps, i, pd, nk, pack, pack_floats);
-        for (int j = 0; j < a; ++j) {
-          GemmPacked(tiles_of(i * a + j) + p0, cin, pack + j * pack_floats,
-                     pd, m + (i * a + j) * rt * kw, kw, count, nk, p0 > 0);
-        }
+      PackFilterPanels<kTile>(filter, cin * cout, cout, p0, pd, k0, nk, pack,
+                              pack_floats);
+      for (int xi = 0; xi < a * a; ++xi) {
+        GemmPacked(tiles_of(xi) + p0, cin, pack + xi * pack_floats, pd,
+                   m + xi * rt * kw, kw, count, nk, p0 > 0);
       }
     }
   }
@@ -442,40 +425,41 @@ inline bool Fused(const WinogradGeometry& g) {
   return PackedFilterFloats(g) <= kFusedFilterFloats;
 }
 
-// Scratch floats one worker needs for the fused convolution (packing the
-// filter, then convolving tiles).
+// Scratch floats one worker needs for the fused convolution.
 inline int64_t FusedUnitFloats(const WinogradGeometry& g) {
   const int64_t a = g.tile + 2;
-  return std::max(a * a * kFusedRowTiles * (g.in_channels + g.out_channels) +
-                      g.out_channels,
-                  9 * TapsPlane(kKc, g.out_channels));
+  return a * a * kFusedRowTiles * (g.in_channels + g.out_channels) +
+         g.out_channels;
 }
 
-// Packs the blocks of U for items [first, last), item = i *
-// DepthBlocks(in_channels) + d covering (i * alpha + j, d) for every j:
-// from the transformed filter u [alpha^2][in][out] or, where u is null,
-// from `filter` [3][3][in][out] through `taps` (9 * TapsPlane(kKc, out)
-// floats).
+// Items of PackFilterBlocks: (depth block, panel of kNr output channels).
+inline int64_t FilterBlockItems(const WinogradGeometry& g) {
+  return DepthBlocks(g.in_channels) * CeilDiv(g.out_channels, kNr);
+}
+
+// Packs U for items [first, last) of FilterBlockItems, item = d * panels
+// + n covering depth block d and the panel of output channels [n * kNr,
+// (n + 1) * kNr) for every xi: from the transformed filter u
+// [alpha^2][in][out] or, where u is null, from `filter` [3][3][in][out].
 template <int kTile>
 void PackFilterBlocks(const float* u, const float* filter,
                       const WinogradGeometry& g, int64_t first, int64_t last,
-                      float* taps, float* packed) {
+                      float* packed) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels, cout = g.out_channels;
-  const int64_t blocks = DepthBlocks(cin), xi_floats = PackedBSize(cin, cout);
+  const int64_t panels = CeilDiv(cout, kNr), xi_floats = PackedBSize(cin, cout);
   for (int64_t item = first; item < last; ++item) {
-    const int i = static_cast<int>(item / blocks);
-    const int64_t d = item % blocks, p0 = d * kKc;
-    const int64_t pd = std::min(kKc, cin - p0);
+    const int64_t d = item / panels, p0 = d * kKc, k0 = item % panels * kNr;
+    const int64_t pd = std::min(kKc, cin - p0), nk = std::min(kNr, cout - k0);
+    float* dst = packed + d * PackFloats(cout) + PanelOffset(pd, 0, k0);
     if (u != nullptr) {
-      for (int xi = i * a; xi < (i + 1) * a; ++xi) {
-        PackBBlock(u + xi * cin * cout, cout, 1, cin, cout, d,
-                   packed + xi * xi_floats);
+      for (int xi = 0; xi < a * a; ++xi) {
+        PackPanels(u + (xi * cin + p0) * cout + k0, cout, 1, pd, nk,
+                   dst + xi * xi_floats);
       }
     } else {
-      float* dst = packed + i * a * xi_floats + d * PackFloats(cout);
-      CopyTaps(filter, cin * cout, cout, p0, pd, 0, cout, taps);
-      PackFilterPanels<kTile>(taps, i, pd, cout, dst, xi_floats);
+      PackFilterPanels<kTile>(filter, cin * cout, cout, p0, pd, k0, nk, dst,
+                              xi_floats);
     }
   }
 }
