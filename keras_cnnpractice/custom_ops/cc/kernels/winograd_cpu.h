@@ -248,8 +248,10 @@ void PackFilterPanels(const float* filter, int64_t plane, int64_t cout,
 // workers need more units. Without a cached transformed filter, each unit
 // computes the panels of U it needs from the filter as it packs them: U
 // (4x the filter for F(4x4)) is then never written to memory. That costs
-// 3 to 4 operations per element of U per row block (FilterTransformRow),
-// against the row block's 6 to 96 multiply-adds in the product. Layers
+// about 2.5 operations and a store per element of U per row block
+// (FilterTransformTile: 3 + alpha applications of a 10-operation rule per
+// alpha^2 elements for F(4x4)), against the row block's 6 to 96
+// multiply-adds in the product. Layers
 // with a small U take the fused convolution at the end of this file.
 
 struct Plan {
