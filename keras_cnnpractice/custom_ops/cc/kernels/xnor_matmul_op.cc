@@ -10,7 +10,7 @@
 #include "tensorflow/core/framework/tensor.h"
 #include "tensorflow/core/framework/tensor_shape.h"
 #include "tensorflow/core/framework/types.h"
-#include "tensorflow/core/platform/threadpool.h"
+#include "unit_queue.h"
 #include "xnor.h"
 #include "xnor_gemm.h"
 
@@ -62,21 +62,18 @@ struct XnorMatmulFunctor<CpuDevice, W> {
     // Units of kRowBlock rows x kColumnChunk columns.
     const int64_t chunks = (n + kColumnChunk - 1) / kColumnChunk;
     const int64_t units = (m + kRowBlock - 1) / kRowBlock * chunks;
-    auto work = [&](int64_t first, int64_t last) {
-      for (int64_t u = first; u < last; ++u) {
-        const int64_t i0 = u / chunks * kRowBlock;
-        const int64_t j0 = u % chunks * kColumnChunk;
-        const int64_t rows = m - i0 < kRowBlock ? m - i0 : kRowBlock;
-        const int64_t cols = n - j0 < kColumnChunk ? n - j0 : kColumnChunk;
-        chunked_b.Prepare(u % chunks);
-        XnorProductRows(pa + i0 * stride, rows, stride, chunked_b.Rows(j0),
-                        chunked_b.Panels(j0), cols, row_bytes, depth,
-                        out + i0 * n + j0, n);
-      }
-    };
-    using Scheduling = ::tensorflow::thread::ThreadPool::SchedulingParams;
-    ctx->device()->tensorflow_cpu_worker_threads()->workers->ParallelFor(
-        units, Scheduling::Fixed(1), work);
+    RunUnits(ctx->device()->tensorflow_cpu_worker_threads()->workers, units,
+             [&](int64_t u, int) {
+               const int64_t i0 = u / chunks * kRowBlock;
+               const int64_t j0 = u % chunks * kColumnChunk;
+               const int64_t rows = m - i0 < kRowBlock ? m - i0 : kRowBlock;
+               const int64_t cols =
+                   n - j0 < kColumnChunk ? n - j0 : kColumnChunk;
+               chunked_b.Prepare(u % chunks);
+               XnorProductRows(pa + i0 * stride, rows, stride,
+                               chunked_b.Rows(j0), chunked_b.Panels(j0), cols,
+                               row_bytes, depth, out + i0 * n + j0, n);
+             });
   }
 };
 
