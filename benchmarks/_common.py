@@ -13,14 +13,18 @@ ROOT = RESULTS.parent.parent
 
 def machine():
     """A short description of the machine the numbers come from: CPU,
-    cores, its AVX-512 flags and the op library's instruction-set level
-    (the code path the compiled kernels ran)."""
+    cores, its AVX-512 flags, the op library's instruction-set level (the
+    code path the compiled kernels ran) and oneDNN's, where the environment
+    caps it (ONEDNN_MAX_CPU_ISA=AVX2, say, makes TensorFlow's float
+    baselines run as on an AVX2-only machine)."""
     from keras_cnnpractice._machine import cpu_model
     from keras_cnnpractice.custom_ops import _loader
     flags = sorted(f for f in _loader.cpu_flags() if f.startswith("avx512"))
     return {"cpu": cpu_model(), "cores": os.cpu_count(),
             "python": platform.python_version(), "avx512_flags": flags,
-            "op_library_isa": _loader.chosen_level()}
+            "op_library_isa": _loader.chosen_level(),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA",
+                                                 "not capped")}
 
 
 def call_seconds(fn, repeats=15, warmup=3):
@@ -56,7 +60,8 @@ def write_results(name, payload, columns, rows, title, device=None,
     summary = info.get("summary") or (
         f"Machine: {info['cpu']}, {info['cores']} cores, AVX-512 flags: "
         f"{' '.join(info['avx512_flags']) or 'none'}; "
-        f"op library level: {info['op_library_isa']}")
+        f"op library level: {info['op_library_isa']}; oneDNN ISA cap: "
+        f"{info['onednn_max_cpu_isa']}")
     lines = [f"# {title}", "", summary, "",
              "| " + " | ".join(columns) + " |",
              "|" + "---|" * len(columns)]

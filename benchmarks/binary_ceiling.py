@@ -13,9 +13,9 @@ its shuffle-table path is not in these loops, so an AVX2-only machine's
 ceiling is higher than this row). Each figure is the best of 9 interleaved
 rounds.
 
-    python benchmarks/binary_ceiling.py [--cxx g++]
+    python benchmarks/binary_ceiling.py [--cxx g++] [--name binary_ceiling]
 
-Writes benchmarks/results/binary_ceiling.{json,md}.
+Writes benchmarks/results/binary_ceiling.{json,md} (or NAME.* with --name).
 """
 
 import json
@@ -35,6 +35,7 @@ import _common as common  # noqa: E402
 SOURCE = pathlib.Path(__file__).resolve().parent / "native" / "binary_ceiling.cc"
 
 flags.DEFINE_string("cxx", os.environ.get("CXX", "g++"), "C++ compiler.")
+flags.DEFINE_string("name", "binary_ceiling", "Results file name (results/NAME.*).")
 FLAGS = flags.FLAGS
 
 
@@ -67,7 +68,7 @@ def main(_):
                          f"{r['float32_macs_per_s'] / 1e9:.1f}",
                          f"{ratio:.1f}x"])
     common.write_results(
-        "binary_ceiling", {"builds": results},
+        FLAGS.name, {"builds": results},
         ["-march", "popcount path", "G bit MACs/s (1 core)", "FMA path",
          "G float32 MACs/s (1 core)", "ceiling ratio"],
         rows, "Binary-product ceiling vs float32 FMA, one core, data in "
