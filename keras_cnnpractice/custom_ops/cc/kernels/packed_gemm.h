@@ -237,18 +237,19 @@ inline void PackPanels(const float* b, int64_t b_rs, int64_t b_cs,
 
 // c (+)= a[rows x depth] * the packed block (depth <= kKc). While a panel
 // serves its tiles of rows, the next panel is prefetched, a share of its
-// lines before each tile: where the packed B streams from memory (a
-// Winograd layer's transformed filter, one matrix per tile element), the
-// hardware prefetchers left the first tile of each panel waiting for it.
-// Intel Xeon (AVX-512), one core, 36 products of 128 x 512 x 512 each with
-// its own operands: 96 -> 108 GFLOP/s (median of 9 alternating runs); the
-// im2col op on two cores, 3x3 28x28x512 batch 1: median 30.2-30.5 -> 23.8-
-// 26.4 ms, 14x14x512 batch 8: 48-53 -> 43-45 ms. Products whose B stays in
-// cache (64 output channels; Winograd's freshly packed panels) unchanged.
+// lines before each tile: where the packed B streams from memory (the
+// filter of a 512-channel im2col layer, several MiB; products that each
+// have a B of their own), the hardware prefetchers left the first tile of
+// each panel waiting for it. Intel Xeon (AVX-512), one core, 36 products
+// of 128 x 512 x 512 each with its own operands: 96 -> 108 GFLOP/s (median
+// of 9 alternating runs); the im2col op on two cores, 3x3 28x28x512 batch
+// 1: median 30.2-30.5 -> 23.8-26.4 ms, 14x14x512 batch 8: 48-53 -> 43-45
+// ms. Products whose B stays in cache (64 output channels; the blocked
+// Winograd path's panels, packed just before) unchanged within noise.
 inline void GemmPacked(const float* a, int64_t lda, const float* pack,
                        int64_t depth, float* c, int64_t ldc, int64_t rows,
                        int64_t cols, bool accumulate) {
-  const int64_t tiles = (rows + kMr - 1) / kMr;
+  const int64_t tiles = std::max<int64_t>((rows + kMr - 1) / kMr, 1);
   const int64_t panel_lines = depth * kNr / kLineFloats;
   const int64_t lines_per_tile = (panel_lines + tiles - 1) / tiles;
   for (int64_t j0 = 0; j0 < cols; j0 += kNr) {
