@@ -7,13 +7,20 @@
 // without its packing of A: A's rows are contiguous for every caller but
 // the filter gradient's, whose blocks are copied row-major first.
 //
-// Micro-kernels: AVX-512 (6 x 32, 12 zmm accumulators, masked partial
-// columns) in the avx512 build of setup.py, AVX2 + FMA (6 x 16, 12 ymm) in
-// the avx2 build, GCC vector types (SSE on the generic build) otherwise.
-// One core of a Zen 4 class EPYC (avx512 build), m x k x n = 3136x576x64,
-// 3136x2304x256, 784x4608x512, 784x512x128: 111, 108, 105 and 113 GFLOP/s
-// (of a 117 GFLOP/s FMA peak), where the BLIS-style kernel with packed A
-// that this replaced ran 90, 97, 107 and 102.
+// Micro-kernels: AVX-512 (6 x 64, 24 zmm accumulators, masked partial
+// columns) in the avx512 build of setup.py, AVX2 + FMA (6 x 16, 12 ymm: 16
+// registers hold no more) in the avx2 build, GCC vector types (SSE on the
+// generic build) otherwise.
+// One core of a Zen 4 class EPYC (avx512 build, the 6 x 32 tile this had
+// then), m x k x n = 3136x576x64, 3136x2304x256, 784x4608x512,
+// 784x512x128: 111, 108, 105 and 113 GFLOP/s (of a 117 GFLOP/s FMA peak),
+// where the BLIS-style kernel with packed A that this replaced ran 90, 97,
+// 107 and 102. An Intel Xeon core has two 512-bit FMA ports (206 GFLOP/s),
+// where 6 x 32 (2 loads of B and 6 broadcasts of A per 12 FMAs) left the
+// load ports busier than the FMAs: 6 x 64 took GemmPackedB on one core from
+// 119, 123, 120, 129 to 122, 133, 132, 145 GFLOP/s on the same shapes
+// (3136x1152x128: 115 -> 131; medians of 7 alternating runs of a harness
+// that calls this header), and the im2col op on two cores 3-10 % faster.
 //
 // This header must stay free of TensorFlow includes.
 #ifndef KERAS_CNNPRACTICE_KERNELS_PACKED_GEMM_H_
@@ -57,7 +64,7 @@ inline void Store(float* p, Vec v) { std::memcpy(p, &v, sizeof(v)); }
 
 constexpr int64_t kMr = 6;     // micro-kernel rows
 #ifdef KCP_GEMM_AVX512
-constexpr int64_t kNr = 32;    // micro-kernel columns (2 AVX-512 registers)
+constexpr int64_t kNr = 64;    // micro-kernel columns (4 AVX-512 registers)
 #else
 constexpr int64_t kNr = 16;    // micro-kernel columns (2 AVX registers)
 #endif
@@ -84,41 +91,50 @@ inline int64_t PackFloats(int64_t cols) {
 // end, so a long depth is summed in blocks (smaller rounding errors than
 // one running sum).
 #if defined(KCP_GEMM_AVX512)
-// 6 rows x 32 columns in 12 zmm accumulators; the partial columns of the
-// last panel are loaded and stored through masks.
+// 6 rows x 64 columns in 24 zmm accumulators (4 loads of B and 6
+// broadcasts of A per 24 FMAs); the partial columns of the last panel are
+// loaded and stored through masks.
 template <int R>
 inline void MicroKernel(const float* a, int64_t lda, const float* panel,
                         int64_t depth, float* c, int64_t ldc, int64_t cols,
                         bool accumulate) {
-  __m512 acc[R][2];
+  constexpr int kV = kNr / 16;
+  __m512 acc[R][kV];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
-    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_setzero_ps();
   }
   for (int64_t p = 0; p < depth; ++p) {
-    const __m512 b0 = _mm512_loadu_ps(panel + p * kNr);
-    const __m512 b1 = _mm512_loadu_ps(panel + p * kNr + 16);
+    __m512 b[kV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) b[v] = _mm512_loadu_ps(panel + p * kNr + 16 * v);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m512 x = _mm512_set1_ps(a[r * lda + p]);
-      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+#pragma GCC unroll 4
+      for (int v = 0; v < kV; ++v) {
+        acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+      }
     }
   }
-  const __mmask16 m0 = cols >= 16 ? 0xFFFF : (1u << cols) - 1;
-  const __mmask16 m1 = cols >= 32   ? 0xFFFF
-                       : cols > 16 ? (1u << (cols - 16)) - 1
-                                   : 0;
+  __mmask16 mask[kV];
+#pragma GCC unroll 4
+  for (int v = 0; v < kV; ++v) {
+    const int64_t left = cols - 16 * v;
+    mask[v] = left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0;
+  }
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     float* dst = c + r * ldc;
-    if (accumulate) {
-      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, dst));
-      acc[r][1] =
-          _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, dst + 16));
+#pragma GCC unroll 4
+    for (int v = 0; v < kV; ++v) {
+      if (accumulate) {
+        acc[r][v] = _mm512_add_ps(
+            acc[r][v], _mm512_maskz_loadu_ps(mask[v], dst + 16 * v));
+      }
+      _mm512_mask_storeu_ps(dst + 16 * v, mask[v], acc[r][v]);
     }
-    _mm512_mask_storeu_ps(dst, m0, acc[r][0]);
-    _mm512_mask_storeu_ps(dst + 16, m1, acc[r][1]);
   }
 }
 #elif defined(KCP_GEMM_AVX2_FMA)
