@@ -3,12 +3,21 @@
 The compiled `KerasCnnPractice>Im2colConv2D` op lowers the input patches of
 a block of output pixels into the rows of a column matrix (one row of
 `kh * kw * in_channels` values per pixel) and multiplies the block with the
-filter seen as a `[kh * kw * in_channels, out_channels]` matrix (Eigen's
-GEMM), block after block, in parallel on the CPU device's threads. The
-whole column matrix, `kh * kw` times the size of the input, is never held:
-each worker thread's column buffer is bounded by `block_bytes` (default
-4 MiB). Chellapilla et al., "High Performance Convolutional Neural Networks
-for Document Processing", 2006; the lecture's "im2col" lowering.
+filter seen as a `[kh * kw * in_channels, out_channels]` matrix (the
+project's packed GEMM, `cc/kernels/packed_gemm.h`), block after block, in
+parallel on the CPU device's threads. The whole column matrix, `kh * kw`
+times the size of the input, is never held: each worker thread's column
+buffer is bounded by `block_bytes` (default 4 MiB). Chellapilla et al.,
+"High Performance Convolutional Neural Networks for Document Processing",
+2006; the lecture's "im2col" lowering.
+
+At stride 1 with `in_channels` a multiple of 64 (the GEMM's depth block)
+the forward pass writes no column rows at all ("shifted windows", an
+implicit im2col): 64 consecutive values of a column row are 64 channels of
+one input pixel, and the same 64 values of the next pixel's row lie one
+pixel further on, so the GEMM reads its rows straight from the input
+zero-padded once, computing the output over the padded width and dropping
+the `kw - 1` extra pixels of each row.
 
 Both gradients are compiled ops too: the input gradient multiplies blocks
 of the output gradient with the transposed filter and adds the resulting
@@ -42,7 +51,8 @@ def im2col_conv2d(x, w, strides=1, padding="SAME", dilations=1, name=None,
         name: optional op name.
         block_bytes: bound of each worker thread's column buffer in bytes;
             `None` for the default (4 MiB). A block holds at least one
-            output pixel's patch, whatever the bound.
+            output pixel's patch, whatever the bound. (The shifted-window
+            forward pass has no column buffer and ignores it.)
 
     Returns:
         `[batch, out_height, out_width, out_channels]` float32, what

@@ -348,15 +348,15 @@ inline void CopyRowMajor(const float* a, int64_t a_rs, int64_t a_cs,
 }
 
 // C (m x n, row-major, leading dimension ldc) = A (m x k) x B, or C += A x
-// B when `accumulate`, with B packed whole (PackB). Element (i, p) of A is
-// a[i * a_rs + p * a_cs]; where a_cs is not 1, blocks of A are copied
-// row-major into `a_scratch` (kPackedABlockSize floats, one per thread;
-// unused, and may be null, where a_cs is 1). k may be 0 (C is then zeroed,
-// or left as it is).
-inline void GemmPackedB(int64_t m, int64_t n, int64_t k, const float* a,
-                        int64_t a_rs, int64_t a_cs, const float* packed_b,
-                        float* c, int64_t ldc, bool accumulate,
-                        float* a_scratch) {
+// B when `accumulate`, with B packed whole (PackB), for an A that is seen a
+// block at a time: a_block(i0, rows, p0, depth, &lda) returns the rows
+// [i0, i0 + rows) x columns [p0, p0 + depth) of A (rows <= kMc, depth <=
+// kKc, p0 a multiple of kKc) with row i0's element p0 first and its rows
+// `lda` apart. k may be 0 (C is then zeroed, or left as it is).
+template <typename ABlock>
+inline void GemmPackedBBlocks(int64_t m, int64_t n, int64_t k, ABlock a_block,
+                              const float* packed_b, float* c, int64_t ldc,
+                              bool accumulate) {
   if (k == 0 && !accumulate) {
     for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
   }
@@ -365,17 +365,34 @@ inline void GemmPackedB(int64_t m, int64_t n, int64_t k, const float* a,
     const float* b = packed_b;
     for (int64_t p0 = 0; p0 < k; p0 += kKc, b += PackFloats(n)) {
       const int64_t pd = std::min(kKc, k - p0);
-      const float* block = a + i0 * a_rs + p0 * a_cs;
-      int64_t lda = a_rs;
-      if (a_cs != 1) {
-        CopyRowMajor(block, a_rs, a_cs, rows, pd, a_scratch);
-        block = a_scratch;
-        lda = kKc;
-      }
+      int64_t lda = 0;
+      const float* block = a_block(i0, rows, p0, pd, &lda);
       GemmPacked(block, lda, b, pd, c + i0 * ldc, ldc, rows, n,
                  accumulate || p0 > 0);
     }
   }
+}
+
+// GemmPackedB for an A whose element (i, p) is a[i * a_rs + p * a_cs];
+// where a_cs is not 1, blocks of A are copied row-major into `a_scratch`
+// (kPackedABlockSize floats, one per thread; unused, and may be null, where
+// a_cs is 1).
+inline void GemmPackedB(int64_t m, int64_t n, int64_t k, const float* a,
+                        int64_t a_rs, int64_t a_cs, const float* packed_b,
+                        float* c, int64_t ldc, bool accumulate,
+                        float* a_scratch) {
+  auto a_block = [=](int64_t i0, int64_t rows, int64_t p0, int64_t depth,
+                     int64_t* lda) {
+    const float* block = a + i0 * a_rs + p0 * a_cs;
+    if (a_cs == 1) {
+      *lda = a_rs;
+      return block;
+    }
+    CopyRowMajor(block, a_rs, a_cs, rows, depth, a_scratch);
+    *lda = kKc;
+    return static_cast<const float*>(a_scratch);
+  };
+  GemmPackedBBlocks(m, n, k, a_block, packed_b, c, ldc, accumulate);
 }
 
 }  // namespace gemm
