@@ -54,10 +54,12 @@ def _forward_cases():
     including 1..3, batch 1..8, channels 1..64; then shapes for both CPU
     paths of winograd_cpu.h: the fused one (packed transformed filter up
     to 8 MiB: all the random shapes, the 96- and 512-channel ones below)
-    and the blocked one (the last three at tiles 4 and 6, the last at
-    tile 2), in several groups (1024 channels at tile 4), row blocks and
-    output-channel chunks. VALID only where the input has 3x3 pixels
-    (smaller is rejected, below)."""
+    and the blocked one (the last four at tiles 4 and 6, the 512- and
+    1024-channel ones at tile 2), in several groups (1024 channels at tile
+    4), row blocks and output-channel chunks; at tile 4 the 256 -> 300 one
+    has the four row blocks that make it pack U once for all of them
+    (winograd_cpu.h, PackFilterOnce). VALID only where the input has 3x3
+    pixels (smaller is rejected, below)."""
     rng = np.random.default_rng(42)
     shapes = []
     for i in range(8):
@@ -69,7 +71,7 @@ def _forward_cases():
         shapes.append((batch, h, w, cin, cout))
     shapes += [(2, 30, 31, 96, 70), (3, 40, 40, 512, 8), (1, 9, 64, 7, 600),
                (2, 36, 30, 512, 130), (2, 36, 30, 1024, 64),
-               (1, 6, 10, 512, 300)]
+               (1, 6, 10, 512, 300), (2, 64, 60, 256, 300)]
     return [(shape, tile, padding) for shape in shapes for tile in TILES
             for padding in ("SAME", "valid")
             if padding == "SAME" or min(shape[1:3]) >= 3]

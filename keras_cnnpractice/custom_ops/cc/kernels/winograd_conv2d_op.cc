@@ -138,17 +138,22 @@ struct WinogradConv2DFunctor<CpuDevice> {
     const winograd::Plan p = winograd::MakePlan(g, workers->NumThreads());
     const int64_t group_floats = winograd::GroupFloats(g, p);
     const int64_t unit_floats = winograd::UnitFloats(g, p);
+    const bool pack_once = winograd::PackFilterOnce(g, p);
+    const int64_t packed_floats =
+        pack_once ? winograd::PackedFilterFloats(g) : 0;
     Tensor scratch;
     OP_REQUIRES_OK(
         ctx, ctx->allocate_temp(
                  ::tensorflow::DT_FLOAT,
-                 TensorShape({group_floats + g.in_channels +
+                 TensorShape({group_floats + g.in_channels + packed_floats +
                               (workers->NumThreads() + 1) * unit_floats}),
                  &scratch));
     float* v = scratch.flat<float>().data();
     float* zeros = v + group_floats;
-    float* units = zeros + g.in_channels;
+    float* packed = pack_once ? zeros + g.in_channels : nullptr;
+    float* units = zeros + g.in_channels + packed_floats;
     std::fill(zeros, zeros + g.in_channels, 0.0f);
+    if (pack_once) PackInParallel(workers, u, filter, g, packed);
     const int64_t a2 = (g.tile + 2) * (g.tile + 2);
     const int64_t tiles = winograd::Tiles(g);
     for (int64_t group = 0; group < tiles; group += p.group_tiles) {
@@ -171,7 +176,7 @@ struct WinogradConv2DFunctor<CpuDevice> {
                 const int64_t t0 = group + unit / p.k_chunks * p.row_tiles;
                 const int64_t k0 = unit % p.k_chunks * p.k_chunk;
                 winograd::MultiplyTiles<m>(
-                    v, u, filter, out, g, p, group, t0,
+                    v, packed, u, filter, out, g, p, group, t0,
                     std::min(p.row_tiles, group + size - t0), k0,
                     std::min(p.k_chunk, g.out_channels - k0),
                     units + worker * unit_floats);
@@ -182,6 +187,20 @@ struct WinogradConv2DFunctor<CpuDevice> {
   }
 
  private:
+  // U packed whole into `packed` (PackedFilterFloats) by all the workers,
+  // from u or, where u is null, from the filter.
+  static void PackInParallel(::tensorflow::thread::ThreadPool* workers,
+                             const float* u, const float* filter,
+                             const WinogradGeometry& g, float* packed) {
+    workers->ParallelFor(
+        winograd::FilterBlockItems(g), Scheduling::Fixed(1),
+        [=, &g](int64_t first, int64_t last) {
+          WithTile(g.tile, [&](auto m) {
+            winograd::PackFilterBlocks<m>(u, filter, g, first, last, packed);
+          });
+        });
+  }
+
   // The fused convolution (winograd_cpu.h): U packed once by all workers,
   // then units of kFusedRowTiles tiles each.
   static void ConvolveFused(OpKernelContext* ctx,
@@ -202,13 +221,7 @@ struct WinogradConv2DFunctor<CpuDevice> {
     float* zeros = packed + packed_floats;
     float* units = zeros + g.in_channels;
     std::fill(zeros, zeros + g.in_channels, 0.0f);
-    workers->ParallelFor(
-        winograd::FilterBlockItems(g), Scheduling::Fixed(1),
-        [=, &g](int64_t first, int64_t last) {
-          WithTile(g.tile, [&](auto m) {
-            winograd::PackFilterBlocks<m>(u, filter, g, first, last, packed);
-          });
-        });
+    PackInParallel(workers, u, filter, g, packed);
     const int64_t tiles = winograd::Tiles(g);
     workers->ParallelForWithWorkerId(
         winograd::CeilDiv(tiles, winograd::kFusedRowTiles),

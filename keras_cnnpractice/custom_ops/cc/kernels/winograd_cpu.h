@@ -251,8 +251,9 @@ void PackFilterPanels(const float* filter, int64_t plane, int64_t cout,
 // about 2.5 operations and a store per element of U per row block
 // (FilterTransformTile: 3 + alpha applications of a 10-operation rule per
 // alpha^2 elements for F(4x4)), against the row block's 6 to 96
-// multiply-adds in the product. Layers
-// with a small U take the fused convolution at the end of this file.
+// multiply-adds in the product. Where there are many row blocks
+// (PackFilterOnce), U is packed whole once instead and read back by each.
+// Layers with a small U take the fused convolution at the end of this file.
 
 struct Plan {
   int64_t group_tiles;  // tiles per group (stage 1)
@@ -375,14 +376,15 @@ void TransformOutputTiles(const float* m, int64_t tile_stride,
 
 // Stage 2: output channels [k0, k0 + nk) of tiles [first, first + count)
 // of the group starting at `group_first`, whose transformed tiles are v.
-// `u` is the transformed filter [alpha^2][in][out], or null: then U's
-// panels are computed from `filter` [3][3][in][out]. `scratch` holds
-// UnitFloats floats.
+// U comes from `packed`, U packed whole (PackFilterBlocks), where that is
+// not null; else from `u`, the transformed filter [alpha^2][in][out], or,
+// where that is null too, its panels are computed from `filter`
+// [3][3][in][out]. `scratch` holds UnitFloats floats.
 template <int kTile>
-void MultiplyTiles(const float* v, const float* u, const float* filter,
-                   float* out, const WinogradGeometry& g, const Plan& p,
-                   int64_t group_first, int64_t first, int64_t count,
-                   int64_t k0, int64_t nk, float* scratch) {
+void MultiplyTiles(const float* v, const float* packed, const float* u,
+                   const float* filter, float* out, const WinogradGeometry& g,
+                   const Plan& p, int64_t group_first, int64_t first,
+                   int64_t count, int64_t k0, int64_t nk, float* scratch) {
   constexpr int a = kTile + 2;
   const int64_t cin = g.in_channels, cout = g.out_channels;
   const int64_t rt = p.row_tiles, kw = p.k_chunk;
@@ -392,7 +394,18 @@ void MultiplyTiles(const float* v, const float* u, const float* filter,
   float* discard = pack + a * a * pack_floats;  // cropped outputs
   const float* vt = v + (first - group_first) * cin;
   auto tiles_of = [&](int64_t xi) { return vt + xi * p.group_tiles * cin; };
-  if (u != nullptr) {
+  if (packed != nullptr) {
+    const int64_t xi_floats = PackedBSize(cin, cout);
+    for (int64_t p0 = 0; p0 < cin; p0 += kKc) {
+      const int64_t pd = std::min(kKc, cin - p0);
+      const float* block =
+          packed + p0 / kKc * PackFloats(cout) + PanelOffset(pd, 0, k0);
+      for (int xi = 0; xi < a * a; ++xi) {
+        GemmPacked(tiles_of(xi) + p0, cin, block + xi * xi_floats, pd,
+                   m + xi * rt * kw, kw, count, nk, p0 > 0);
+      }
+    }
+  } else if (u != nullptr) {
     for (int64_t xi = 0; xi < a * a; ++xi) {
       Gemm(tiles_of(xi), cin, u + xi * cin * cout + k0, cout,
            m + xi * rt * kw, kw, count, nk, cin, pack);
@@ -432,6 +445,24 @@ inline int64_t PackedFilterFloats(const WinogradGeometry& g) {
 
 inline bool Fused(const WinogradGeometry& g) {
   return PackedFilterFloats(g) <= kFusedFilterFloats;
+}
+
+// Where the blocked convolution packs U whole once per call (by all the
+// workers, PackFilterBlocks) for every row block to read, rather than
+// computing its panels again in each row block: where there are at least
+// kPackOnceRowBlocks row blocks, U is at most 4x the filter (F(2x2),
+// F(4x4)) and packed U fits kPackOnceFloats. Intel Xeon (AVX-512), 2 cores,
+// the op's median over 5 alternating runs, batch 8: F(4x4) 56x56x256 (16
+// row blocks) 47.1 -> 42.7 ms, 28x28x512 (4) 43.1 -> 41.6; F(6x6)
+// 56x56x256 (8 row blocks, U 7.1x the filter) 46.8 -> 47.8, so not there.
+constexpr int64_t kPackOnceRowBlocks = 4;
+constexpr int64_t kPackOnceFloats = int64_t{1} << 24;  // 64 MiB
+
+inline bool PackFilterOnce(const WinogradGeometry& g, const Plan& p) {
+  const int64_t row_blocks =
+      CeilDiv(Tiles(g), p.group_tiles) * p.row_blocks;
+  return g.tile <= 4 && row_blocks >= kPackOnceRowBlocks &&
+         PackedFilterFloats(g) <= kPackOnceFloats;
 }
 
 // Scratch floats one worker needs for the fused convolution.
