@@ -58,8 +58,11 @@ def _forward_cases():
     1024-channel ones at tile 2), in several groups (1024 channels at tile
     4), row blocks and output-channel chunks; at tile 4 the 256 -> 300 one
     has the four row blocks that make it pack U once for all of them
-    (winograd_cpu.h, PackFilterOnce). VALID only where the input has 3x3
-    pixels (smaller is rejected, below)."""
+    (winograd_cpu.h, PackFilterOnce). The 96x96 128 -> 128 one is fused with
+    a packed U over 2 MiB at tiles 4 and 6, so its units take 36 tiles
+    where there are two per worker (FusedRowTiles: up to 16 threads at tile
+    4, 7 at tile 6). VALID only where the input has 3x3 pixels (smaller is
+    rejected, below)."""
     rng = np.random.default_rng(42)
     shapes = []
     for i in range(8):
@@ -71,7 +74,8 @@ def _forward_cases():
         shapes.append((batch, h, w, cin, cout))
     shapes += [(2, 30, 31, 96, 70), (3, 40, 40, 512, 8), (1, 9, 64, 7, 600),
                (2, 36, 30, 512, 130), (2, 36, 30, 1024, 64),
-               (1, 6, 10, 512, 300), (2, 64, 60, 256, 300)]
+               (1, 6, 10, 512, 300), (2, 64, 60, 256, 300),
+               (2, 96, 96, 128, 128)]
     return [(shape, tile, padding) for shape in shapes for tile in TILES
             for padding in ("SAME", "valid")
             if padding == "SAME" or min(shape[1:3]) >= 3]

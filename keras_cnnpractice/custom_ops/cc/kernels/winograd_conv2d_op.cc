@@ -202,14 +202,15 @@ struct WinogradConv2DFunctor<CpuDevice> {
   }
 
   // The fused convolution (winograd_cpu.h): U packed once by all workers,
-  // then units of kFusedRowTiles tiles each.
+  // then units of FusedRowTiles tiles each.
   static void ConvolveFused(OpKernelContext* ctx,
                             ::tensorflow::thread::ThreadPool* workers,
                             const float* x, const float* filter,
                             const float* u, float* out,
                             const WinogradGeometry& g) {
     const int64_t packed_floats = winograd::PackedFilterFloats(g);
-    const int64_t unit_floats = winograd::FusedUnitFloats(g);
+    const int64_t rt = winograd::FusedRowTiles(g, workers->NumThreads());
+    const int64_t unit_floats = winograd::FusedUnitFloats(g, rt);
     Tensor scratch;
     OP_REQUIRES_OK(
         ctx, ctx->allocate_temp(
@@ -224,16 +225,14 @@ struct WinogradConv2DFunctor<CpuDevice> {
     PackInParallel(workers, u, filter, g, packed);
     const int64_t tiles = winograd::Tiles(g);
     workers->ParallelForWithWorkerId(
-        winograd::CeilDiv(tiles, winograd::kFusedRowTiles),
-        Scheduling::Fixed(1),
+        winograd::CeilDiv(tiles, rt), Scheduling::Fixed(1),
         [=, &g](int64_t first, int64_t last, int worker) {
           WithTile(g.tile, [&](auto m) {
             for (int64_t unit = first; unit < last; ++unit) {
-              const int64_t t0 = unit * winograd::kFusedRowTiles;
-              winograd::ConvolveTiles<m>(
-                  x, packed, out, g, t0,
-                  std::min(winograd::kFusedRowTiles, tiles - t0), zeros,
-                  units + worker * unit_floats);
+              const int64_t t0 = unit * rt;
+              winograd::ConvolveTiles<m>(x, packed, out, g, rt, t0,
+                                         std::min(rt, tiles - t0), zeros,
+                                         units + worker * unit_floats);
             }
           });
         });

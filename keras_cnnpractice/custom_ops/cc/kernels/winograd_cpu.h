@@ -429,11 +429,10 @@ void MultiplyTiles(const float* v, const float* packed, const float* u,
 // The fused convolution, for layers whose transformed filter is small (few
 // channels, as in VGG's first layers, where the blocked one spends its time
 // moving transformed tiles through memory): U is packed once, shared by the
-// workers, and each unit takes kFusedRowTiles tiles through the three steps
+// workers, and each unit takes FusedRowTiles tiles through the three steps
 // (input transform, products, output transform) in scratch of its own that
 // stays in its core's cache.
 
-constexpr int64_t kFusedRowTiles = 12;
 constexpr int64_t kFusedFilterFloats = 1 << 21;  // packed U up to 8 MiB
 
 // Floats of U packed for the fused convolution: each xi's in x out matrix
@@ -465,10 +464,32 @@ inline bool PackFilterOnce(const WinogradGeometry& g, const Plan& p) {
          PackedFilterFloats(g) <= kPackOnceFloats;
 }
 
-// Scratch floats one worker needs for the fused convolution.
-inline int64_t FusedUnitFloats(const WinogradGeometry& g) {
+// Tiles per unit of the fused convolution: 12, or kFusedLongRows where
+// packed U is larger than kFusedCachedFilterBytes (about a core's L2: 2 MiB
+// on the Xeon below, 1 MiB on a Zen 4) and there are two such units per
+// worker. Each unit reads all of U; when U comes from L3 rather than L2,
+// 12 rows per product are too few for what it costs to read (one core,
+// 36 products of rows x 128 x 128, U 2.4 MB: 95 GFLOP/s at 12 rows, 126 at
+// 36). Intel Xeon (AVX-512), 2 cores, the op's median over 3 alternating
+// runs, 12 -> 36 tiles: F(4x4) 112x112x128 batch 1 7.73 -> 6.65 ms, batch
+// 8 51.7 -> 45.0, 56x56x128 2.45 -> 2.19; F(6x6) 112x112x128 8.44 -> 7.29.
+// With 64 channels (U 0.6-1.1 MB) 36 tiles ran 0.91-1.05x, 28x28x128 at
+// batch 1 (49 tiles, two uneven units) 0.91x.
+constexpr int64_t kFusedCachedFilterBytes = int64_t{2} << 20;
+constexpr int64_t kFusedLongRows = 36;
+
+inline int64_t FusedRowTiles(const WinogradGeometry& g, int workers) {
+  const bool long_rows =
+      PackedFilterFloats(g) * int64_t{sizeof(float)} >
+          kFusedCachedFilterBytes &&
+      Tiles(g) >= 2 * workers * kFusedLongRows;
+  return long_rows ? kFusedLongRows : 12;
+}
+
+// Scratch floats one worker needs for fused units of `row_tiles` tiles.
+inline int64_t FusedUnitFloats(const WinogradGeometry& g, int64_t row_tiles) {
   const int64_t a = g.tile + 2;
-  return a * a * kFusedRowTiles * (g.in_channels + g.out_channels) +
+  return a * a * row_tiles * (g.in_channels + g.out_channels) +
          g.out_channels;
 }
 
@@ -504,14 +525,13 @@ void PackFilterBlocks(const float* u, const float* filter,
   }
 }
 
-// Convolves tiles [first, first + count), count <= kFusedRowTiles, with
-// the packed U; `zeros` holds in_channels zeros, `scratch` FusedUnitFloats.
+// Convolves tiles [first, first + count), count <= rt, with the packed U;
+// `zeros` holds in_channels zeros, `scratch` FusedUnitFloats(g, rt).
 template <int kTile>
 void ConvolveTiles(const float* x, const float* packed, float* out,
-                   const WinogradGeometry& g, int64_t first, int64_t count,
-                   const float* zeros, float* scratch) {
+                   const WinogradGeometry& g, int64_t rt, int64_t first,
+                   int64_t count, const float* zeros, float* scratch) {
   constexpr int a = kTile + 2;
-  constexpr int64_t rt = kFusedRowTiles;
   const int64_t cin = g.in_channels, cout = g.out_channels;
   float* v = scratch;               // [alpha^2][rt][in]
   float* m = v + a * a * rt * cin;  // [alpha^2][rt][out]
