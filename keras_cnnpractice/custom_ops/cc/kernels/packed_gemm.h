@@ -21,6 +21,8 @@
 // 119, 123, 120, 129 to 122, 133, 132, 145 GFLOP/s on the same shapes
 // (3136x1152x128: 115 -> 131; medians of 7 alternating runs of a harness
 // that calls this header), and the im2col op on two cores 3-10 % faster.
+// A last panel of fewer columns runs only the vectors that hold them
+// (3136x576x32: 132 with 6 x 32, 76 with a whole 6 x 64 tile, 136 so).
 //
 // This header must stay free of TensorFlow includes.
 #ifndef KERAS_CNNPRACTICE_KERNELS_PACKED_GEMM_H_
@@ -91,36 +93,35 @@ inline int64_t PackFloats(int64_t cols) {
 // end, so a long depth is summed in blocks (smaller rounding errors than
 // one running sum).
 #if defined(KCP_GEMM_AVX512)
-// 6 rows x 64 columns in 24 zmm accumulators (4 loads of B and 6
-// broadcasts of A per 24 FMAs); the partial columns of the last panel are
-// loaded and stored through masks.
-template <int R>
-inline void MicroKernel(const float* a, int64_t lda, const float* panel,
-                        int64_t depth, float* c, int64_t ldc, int64_t cols,
-                        bool accumulate) {
-  constexpr int kV = kNr / 16;
-  __m512 acc[R][kV];
+// R rows x 16 * V columns in R * V zmm accumulators (6 x 64: 24, with 4
+// loads of B and 6 broadcasts of A per 24 FMAs); the partial columns of the
+// last panel are loaded and stored through masks.
+template <int R, int V>
+inline void MicroKernelColumns(const float* a, int64_t lda, const float* panel,
+                               int64_t depth, float* c, int64_t ldc,
+                               int64_t cols, bool accumulate) {
+  __m512 acc[R][V];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
   }
   for (int64_t p = 0; p < depth; ++p) {
-    __m512 b[kV];
+    __m512 b[V];
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) b[v] = _mm512_loadu_ps(panel + p * kNr + 16 * v);
+    for (int v = 0; v < V; ++v) b[v] = _mm512_loadu_ps(panel + p * kNr + 16 * v);
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m512 x = _mm512_set1_ps(a[r * lda + p]);
 #pragma GCC unroll 4
-      for (int v = 0; v < kV; ++v) {
+      for (int v = 0; v < V; ++v) {
         acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
       }
     }
   }
-  __mmask16 mask[kV];
+  __mmask16 mask[V];
 #pragma GCC unroll 4
-  for (int v = 0; v < kV; ++v) {
+  for (int v = 0; v < V; ++v) {
     const int64_t left = cols - 16 * v;
     mask[v] = left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0;
   }
@@ -128,13 +129,30 @@ inline void MicroKernel(const float* a, int64_t lda, const float* panel,
   for (int r = 0; r < R; ++r) {
     float* dst = c + r * ldc;
 #pragma GCC unroll 4
-    for (int v = 0; v < kV; ++v) {
+    for (int v = 0; v < V; ++v) {
       if (accumulate) {
         acc[r][v] = _mm512_add_ps(
             acc[r][v], _mm512_maskz_loadu_ps(mask[v], dst + 16 * v));
       }
       _mm512_mask_storeu_ps(dst + 16 * v, mask[v], acc[r][v]);
     }
+  }
+}
+
+// Only the vectors that hold real columns: a last panel of 32 columns (or
+// an output of 8, 16 or 32 channels) costs what a 6 x 32 tile did.
+template <int R>
+inline void MicroKernel(const float* a, int64_t lda, const float* panel,
+                        int64_t depth, float* c, int64_t ldc, int64_t cols,
+                        bool accumulate) {
+  if (cols > 48) {
+    MicroKernelColumns<R, 4>(a, lda, panel, depth, c, ldc, cols, accumulate);
+  } else if (cols > 32) {
+    MicroKernelColumns<R, 3>(a, lda, panel, depth, c, ldc, cols, accumulate);
+  } else if (cols > 16) {
+    MicroKernelColumns<R, 2>(a, lda, panel, depth, c, ldc, cols, accumulate);
+  } else {
+    MicroKernelColumns<R, 1>(a, lda, panel, depth, c, ldc, cols, accumulate);
   }
 }
 #elif defined(KCP_GEMM_AVX2_FMA)
