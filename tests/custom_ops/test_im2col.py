@@ -36,6 +36,17 @@ CASES = [
     (1, (12, 13), 3, 6, (3, 2), (1, 1), (2, 1), "VALID"),
     (2, (10, 10), 4, 4, (3, 3), (2, 2), (2, 2), "SAME"),
     (1, (4, 4), 3, 2, (5, 5), (1, 1), (1, 1), "SAME"),  # kernel > image
+    # Stride 1, in_channels a multiple of 64 (the GEMM's depth block) and
+    # few output channels for the width (im2col.h, ShiftWindows): the
+    # forward pass reads the GEMM's rows from the padded input in place
+    # ("shifted windows") and drops the rows of the padding's width.
+    (3, (9, 10), 64, 70, (3, 3), (1, 1), (1, 1), "SAME"),  # units span images
+    (1, (30, 29), 64, 16, (3, 3), (1, 1), (1, 1), "SAME"),  # several chunks
+    (2, (12, 11), 128, 16, (5, 5), (1, 1), (1, 1), "VALID"),  # input in place
+    (2, (11, 10), 64, 8, (3, 3), (1, 1), (2, 2), "SAME"),  # dilation
+    (2, (10, 9), 64, 12, (3, 1), (1, 1), (1, 1), "SAME"),  # nothing dropped
+    (1, (8, 9), 64, 5, (1, 4), (1, 1), (1, 1), "SAME"),  # uneven padding
+    (1, (3, 3), 64, 4, (5, 5), (1, 1), (1, 1), "SAME"),  # kernel > image
 ]
 
 
@@ -108,35 +119,6 @@ def test_forward_and_gradients_match_float64(case):
             a, b, strides, padding))
         np.testing.assert_allclose(dx, tf_dx, rtol=0, atol=tol_dx)
         np.testing.assert_allclose(dw, tf_dw, rtol=0, atol=tol_dw)
-
-
-# Stride 1, in_channels a multiple of 64 (the GEMM's depth block) and few
-# output channels for the width (im2col.h, ShiftWindows): the forward pass
-# reads the GEMM's rows from the padded input in place ("shifted windows")
-# and drops the rows of the padding's width.
-SHIFTED_CASES = [
-    (3, (9, 10), 64, 70, (3, 3), (1, 1), (1, 1), "SAME"),  # units span images
-    (1, (30, 29), 64, 16, (3, 3), (1, 1), (1, 1), "SAME"),  # several chunks
-    (2, (12, 11), 128, 16, (5, 5), (1, 1), (1, 1), "VALID"),  # input in place
-    (2, (11, 10), 64, 8, (3, 3), (1, 1), (2, 2), "SAME"),  # dilation
-    (2, (10, 9), 64, 12, (3, 1), (1, 1), (1, 1), "SAME"),  # nothing dropped
-    (1, (8, 9), 64, 5, (1, 4), (1, 1), (1, 1), "SAME"),  # uneven padding
-    (1, (3, 3), 64, 4, (5, 5), (1, 1), (1, 1), "SAME"),  # kernel > image
-]
-
-
-@pytest.mark.parametrize("case", SHIFTED_CASES, ids=str)
-def test_shifted_windows_forward_matches_float64(case):
-    batch, hw, in_c, out_c, kernel, strides, dilations, padding = case
-    x, w, dy = operands(11, *case)
-    want = ref.conv2d(x, w, strides, dilations, padding)
-    want_dx, want_dw = ref.conv2d_gradients(x, w, dy, strides, dilations, padding)
-    tol_y, tol_dx, tol_dw = tolerances(x, w, dy)
-    y, dx, dw = op_and_grads(x, w, dy, lambda a, b: im2col.im2col_conv2d(
-        a, b, strides, padding.lower(), dilations))
-    np.testing.assert_allclose(y, want, rtol=0, atol=tol_y)
-    np.testing.assert_allclose(dx, want_dx, rtol=0, atol=tol_dx)
-    np.testing.assert_allclose(dw, want_dw, rtol=0, atol=tol_dw)
 
 
 @pytest.mark.parametrize("case", [
